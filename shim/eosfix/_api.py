@@ -1,0 +1,91 @@
+"""The public switch: apply(), revert(), is_applied(), patched().
+
+Nothing here imports wrapt, torch, numpy or transformers. When a target's
+module is not imported yet, apply() registers a post-import hook and the patch
+happens when the program imports it; the wrapt-based patcher is imported only
+then.
+"""
+
+import sys
+
+from eosfix import _importhook
+from eosfix._log import disabled_by_env, logger
+from eosfix.targets import load_targets
+
+# What the program asked for last: True after apply(), False after revert().
+# It decides whether a post-import hook still patches; whether a class *is*
+# patched is always read from the class itself.
+_wanted = False
+
+
+def _patch_on_import(module):
+    """Post-import hook: patch the freshly imported module; never raise into the import."""
+    if not _wanted or disabled_by_env():
+        return
+    from eosfix import _patcher
+
+    for target in load_targets():
+        if target.MODULE == module.__name__:
+            try:
+                _patcher.patch(target, module)
+            except Exception:
+                logger().exception("eosfix: patching %s failed; it is left as it was.", module.__name__)
+
+
+def apply():
+    """Patch the collator now, or as soon as transformers' data_collator is imported.
+
+    Calling it again changes nothing. Returns whether the patch is in place
+    now (False while the module is not imported yet, and when
+    ``EOSFIX_DISABLE=1`` is set, which wins over everything).
+    """
+    global _wanted
+    if disabled_by_env():
+        logger().warning("eosfix: EOSFIX_DISABLE is set, so eosfix.apply() left everything unpatched.")
+        return False
+    _wanted = True
+    for target in load_targets():
+        # Patches at once when the module is already imported, else on import.
+        _importhook.when_imported(target.MODULE, _patch_on_import)
+    return is_applied()
+
+
+def revert():
+    """Remove the patch and cancel a pending one; a no-op when nothing is applied."""
+    global _wanted
+    _wanted = False
+    for target in load_targets():
+        _importhook.discard(target.MODULE, _patch_on_import)
+        module = sys.modules.get(target.MODULE)
+        if module is not None:
+            from eosfix import _patcher
+
+            _patcher.unpatch(target, module)
+
+
+def is_applied():
+    """True when every target module is imported and carries eosfix's enabled wrappers."""
+    targets = load_targets()
+    if not all(target.MODULE in sys.modules for target in targets):
+        return False
+    from eosfix import _patcher
+
+    return all(_patcher.is_patched(target, sys.modules[target.MODULE]) for target in targets)
+
+
+class patched:
+    """Context manager: the patch is applied inside the block.
+
+    On exit it is reverted only if it was not applied (or pending) before the
+    block, so nesting it inside a program that already applied eosfix is safe.
+    """
+
+    def __enter__(self):
+        self._was_wanted = _wanted
+        apply()
+        return self
+
+    def __exit__(self, *exc_info):
+        if not self._was_wanted:
+            revert()
+        return False

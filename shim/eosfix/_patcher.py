@@ -1,0 +1,145 @@
+"""Install and remove eosfix's wrappers on one target's class (see ``eosfix.targets``).
+
+State lives in the classes themselves: a method is patched when the attribute
+in its owner's ``vars()`` is, or wraps, an enabled :class:`EOSLabelWrapper`.
+There is no flag that could disagree with what callers actually run.
+"""
+
+import sys
+
+import wrapt
+
+from eosfix._log import logger
+
+
+class _Switch:
+    """The ``enabled`` callable of one wrapper: off when it had to stay in place."""
+
+    __slots__ = ("on",)
+
+    def __init__(self):
+        self.on = True
+
+    def __call__(self):
+        return self.on
+
+
+class EOSLabelWrapper(wrapt.FunctionWrapper):
+    """eosfix's wrapper; the type is how eosfix recognises its own work."""
+
+    def __init__(self, wrapped, wrapper):
+        switch = _Switch()
+        super().__init__(wrapped, wrapper, enabled=switch)
+        self._self_switch = switch
+
+
+def _owner(cls, name):
+    # vars() along the MRO, never getattr on the class: that would bind, and
+    # would not say which class to put the wrapper on.
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass
+    return None
+
+
+def _find_ours(attribute):
+    """Return ``(our_wrapper, depth)`` along the ``__wrapped__`` chain, or ``(None, None)``."""
+    depth = 0
+    while isinstance(attribute, wrapt.FunctionWrapper):
+        if isinstance(attribute, EOSLabelWrapper):
+            return attribute, depth
+        attribute = attribute.__wrapped__
+        depth += 1
+    return None, None
+
+
+def _methods(target, module):
+    """Yield ``(owner, name, wrapper_function)`` for each method the installed version has."""
+    cls = getattr(module, target.CLASS)
+    for name, wrapper in target.METHODS.items():
+        owner = _owner(cls, name)
+        if owner is not None:
+            yield owner, name, wrapper
+
+
+# (module, version) pairs already warned about, so each is reported once.
+_warned = set()
+
+
+def installed_version(target):
+    return getattr(sys.modules.get(target.DISTRIBUTION), "__version__", None)
+
+
+def supports(target, module):
+    """True when the installed version is known, or still has the known code shape."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    version = installed_version(target)
+    try:
+        if version is not None and Version(version) in SpecifierSet(target.SUPPORTED):
+            return True
+    except InvalidVersion:
+        pass
+    if all(target.has_known_shape(vars(owner)[name]) for owner, name, _ in _methods(target, module)):
+        logger().info(
+            "eosfix: %s %s is outside the tested range %s, but %s still has the known shape; patching it.",
+            target.DISTRIBUTION, version, target.SUPPORTED, target.CLASS,
+        )
+        return True
+    if (target.MODULE, version) in _warned:
+        return False
+    _warned.add((target.MODULE, version))
+    logger().warning(
+        "eosfix: %s %s is outside the range eosfix knows (%s) and %s.%s no longer masks labels the way "
+        "eosfix expects, so eosfix left it unpatched. Check your EOS labels with `eosfix doctor`, and "
+        "look for an eosfix release that supports this version.",
+        target.DISTRIBUTION, version, target.SUPPORTED, target.MODULE, target.CLASS,
+    )
+    return False
+
+
+def is_patched(target, module):
+    methods = list(_methods(target, module))
+    if not methods:
+        return False
+    for owner, name, _ in methods:
+        ours, _depth = _find_ours(vars(owner)[name])
+        if ours is None or not ours._self_switch.on:
+            return False
+    return True
+
+
+def patch(target, module):
+    """Wrap every method of the target once; return whether the target is patched."""
+    if not supports(target, module):
+        return False
+    for owner, name, wrapper in _methods(target, module):
+        ours, _depth = _find_ours(vars(owner)[name])
+        if ours is not None:
+            # Already there (maybe under someone else's wrapper): switch it back on.
+            ours._self_switch.on = True
+            continue
+        setattr(owner, name, EOSLabelWrapper(vars(owner)[name], wrapper))
+    return is_patched(target, module)
+
+
+def unpatch(target, module):
+    """Remove eosfix's wrappers, putting back the exact original functions.
+
+    Where another wrapper was installed on top of eosfix's, removing ours would
+    remove that one too; ours is switched off instead, and a warning says so.
+    """
+    for owner, name, _ in _methods(target, module):
+        ours, depth = _find_ours(vars(owner)[name])
+        if ours is None:
+            continue
+        if depth == 0:
+            setattr(owner, name, ours.__wrapped__)
+        else:
+            ours._self_switch.on = False
+            logger().warning(
+                "eosfix: another wrapper sits on top of eosfix's on %s.%s, so eosfix switched its wrapper "
+                "off instead of removing it; the label fix is no longer active there.",
+                owner.__qualname__, name,
+            )

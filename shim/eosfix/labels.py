@@ -1,0 +1,187 @@
+"""The label rule: causal-LM labels that keep every real token, EOS included.
+
+transformers' ``DataCollatorForLanguageModeling(mlm=False)`` masks labels by
+value (``labels[labels == pad_token_id] = -100``). When ``pad_token`` is the
+``eos_token`` that also erases every real EOS, so the model never learns to
+stop. The rule here masks by position instead: a position keeps its label when
+it holds a token of the example itself and gets -100 when it is padding.
+
+"A token of the example" is read, in this order, from
+
+1. the padded batch's ``attention_mask``: ``tokenizer.pad`` builds it from the
+   masks the examples supplied, or from their lengths when they supplied none;
+2. the examples' own lengths, placed on ``tokenizer.padding_side``, when the
+   batch has no mask (bare id lists, or a tokenizer whose
+   ``model_input_names`` has no ``attention_mask``).
+
+Examples that supplied no mask may have been padded before they reached the
+collator. In such an example a run of pad ids at its start is taken as
+padding, and a run at its end keeps the label on its first token only (that
+token is the EOS when pad == eos) and masks the rest. When pad == eos this
+guess changes labels, so it is announced once with
+:class:`AmbiguousPaddingWarning`.
+
+Nothing in this module patches anything, and it imports neither torch nor
+numpy: it works on whatever array type the collator returned.
+"""
+
+import warnings
+from collections.abc import Mapping
+
+IGNORE_INDEX = -100
+
+__all__ = [
+    "IGNORE_INDEX",
+    "AmbiguousPaddingWarning",
+    "causal_lm_labels",
+    "example_token_mask",
+    "restore_eos_labels",
+]
+
+
+class AmbiguousPaddingWarning(UserWarning):
+    """Examples arrived padded with pad == eos and without an attention_mask."""
+
+
+_warned_ambiguous = False
+
+
+def _is_torch(array):
+    # A torch tensor without importing torch: numpy arrays have no masked_fill.
+    return hasattr(array, "masked_fill")
+
+
+def causal_lm_labels(input_ids, token_mask):
+    """Return ``input_ids`` with every position outside ``token_mask`` set to -100.
+
+    ``input_ids`` is a 2-D torch tensor or numpy array; ``token_mask`` a boolean
+    array of the same kind and shape. The result is a new array of the same
+    dtype; neither argument is changed.
+    """
+    if _is_torch(input_ids):
+        return input_ids.masked_fill(~token_mask, IGNORE_INDEX)
+    labels = input_ids.copy()
+    labels[~token_mask] = IGNORE_INDEX
+    return labels
+
+
+def _example_length(example):
+    if isinstance(example, Mapping):
+        example = example["input_ids"]
+    return len(example)
+
+
+def _mask_from_lengths(input_ids, examples, padding_side):
+    """Boolean mask of the positions each example occupies in the padded batch."""
+    width = input_ids.shape[1]
+    lengths = [_example_length(example) for example in examples]
+    if _is_torch(input_ids):
+        import torch
+
+        lengths = torch.tensor(lengths, device=input_ids.device).unsqueeze(1)
+        positions = torch.arange(width, device=input_ids.device).unsqueeze(0)
+    else:
+        import numpy as np
+
+        lengths = np.asarray(lengths).reshape(-1, 1)
+        positions = np.arange(width).reshape(1, -1)
+    if padding_side == "left":
+        return positions >= width - lengths
+    return positions < lengths
+
+
+def _cumsum(array, reverse=False):
+    # Running count along each row (from the end when reverse), torch or numpy.
+    if _is_torch(array):
+        if reverse:
+            return array.flip(1).cumsum(1).flip(1)
+        return array.cumsum(1)
+    if reverse:
+        return array[:, ::-1].cumsum(1)[:, ::-1]
+    return array.cumsum(1)
+
+
+def _edge_padding(input_ids, token_mask, pad_token_id, pad_is_eos):
+    """Positions inside the examples' own tokens that are pre-padding.
+
+    Returns ``(padding, guessed)``: a boolean mask of the leading and trailing
+    runs of pad ids within each example (the first token of a trailing run is
+    left out when pad == eos: it is the EOS), and whether that guess changed
+    anything while pad == eos.
+    """
+    is_pad = (input_ids == pad_token_id) & token_mask
+    content = token_mask & ~is_pad
+    # A pad id with no content before it in its row is leading padding; one
+    # with no content after it is trailing padding.
+    leading = is_pad & (_cumsum(content) == 0)
+    trailing = is_pad & (_cumsum(content, reverse=True) == 0) & ~leading
+    if pad_is_eos:
+        # The first token of each trailing run: a trailing pad id whose left
+        # neighbour is not one. Column 0 can never be (it would be leading).
+        first = trailing.copy() if not _is_torch(trailing) else trailing.clone()
+        first[:, 1:] &= ~trailing[:, :-1]
+        trailing = trailing & ~first
+    padding = leading | trailing
+    guessed = bool(pad_is_eos and padding.any())
+    return padding, guessed
+
+
+def example_token_mask(batch, examples, padding_side="right", pad_token_id=None, eos_token_id=None):
+    """Boolean mask of the positions of ``batch["input_ids"]`` that hold a token of an example.
+
+    ``batch`` is the collator's padded output, ``examples`` the list it was
+    built from (mappings, id lists, arrays or tensors; it is only read).
+    """
+    input_ids = batch["input_ids"]
+    attention_mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
+    if attention_mask is not None and tuple(attention_mask.shape) == tuple(input_ids.shape):
+        token_mask = attention_mask != 0
+    else:
+        token_mask = _mask_from_lengths(input_ids, examples, padding_side)
+
+    # tokenizer.pad fails unless every example has the keys of the first, so
+    # the first one tells whether the examples carried their own masks.
+    first = examples[0]
+    supplied_mask = isinstance(first, Mapping) and "attention_mask" in first
+    if supplied_mask or pad_token_id is None:
+        return token_mask
+
+    pad_is_eos = eos_token_id is not None and pad_token_id == eos_token_id
+    padding, guessed = _edge_padding(input_ids, token_mask, pad_token_id, pad_is_eos)
+    if guessed:
+        _warn_ambiguous()
+    return token_mask & ~padding
+
+
+def _warn_ambiguous():
+    global _warned_ambiguous
+    if _warned_ambiguous:
+        return
+    _warned_ambiguous = True
+    warnings.warn(
+        "eosfix: some examples reached DataCollatorForLanguageModeling already padded, "
+        "with pad_token == eos_token and no attention_mask, so padding and EOS look alike. "
+        "eosfix assumed that pad ids at the start of an example are padding, and that of the "
+        "pad ids at its end the first is the EOS (label kept) and the rest are padding. "
+        "To remove the guess, give each example its attention_mask, or leave padding to the collator.",
+        AmbiguousPaddingWarning,
+        stacklevel=4,
+    )
+
+
+def restore_eos_labels(batch, examples, tokenizer):
+    """Set ``batch["labels"]`` from the positions of the examples' tokens, not from the pad id.
+
+    Returns ``batch`` (changed in place: only its ``"labels"`` entry is
+    replaced). ``examples`` is what the collator was called with; ``tokenizer``
+    supplies ``padding_side``, ``pad_token_id`` and ``eos_token_id``.
+    """
+    token_mask = example_token_mask(
+        batch,
+        examples,
+        padding_side=getattr(tokenizer, "padding_side", "right"),
+        pad_token_id=getattr(tokenizer, "pad_token_id", None),
+        eos_token_id=getattr(tokenizer, "eos_token_id", None),
+    )
+    batch["labels"] = causal_lm_labels(batch["input_ids"], token_mask)
+    return batch
