@@ -1,0 +1,179 @@
+"""``eosfix doctor``: is this environment affected, and does eosfix fix it here?
+
+It reads the installed versions without importing the libraries, then runs a
+live probe: an in-memory tokenizer with pad = eos, a few examples through the
+real ``DataCollatorForLanguageModeling``, once stock and once with eosfix, and
+counts the real EOS tokens that keep their label. The process's own patch
+state is put back as it was afterwards.
+"""
+
+import json
+import sys
+
+PROBE_TEXTS = ("the cat sat </s>", "a dog </s>", "hi </s> bye </s>")
+
+# What each TRL release range does with this bug (../shared/VERSIONS.md).
+_TRL_FACTS = (
+    ("<0.7", "older than any release eosfix knows"),
+    (">=0.7,<0.16.1", "DataCollatorForCompletionOnlyLM and SFTTrainer's default collator use the affected "
+     "transformers collator; SFTTrainer sets pad = eos when it loads the tokenizer itself"),
+    (">=0.16.1,<0.20", "SFTTrainer has its own clean collator; DataCollatorForCompletionOnlyLM still inherits the bug"),
+    (">=0.20,<1.1", "no affected collator of its own; a transformers collator you pass yourself is affected"),
+    (">=1.1", "SFTTrainer overwrites the tokenizer's pad with eos; reusing that tokenizer with "
+     "transformers' collator is affected"),
+)
+
+
+def _version(distribution):
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def trl_note(version):
+    from packaging.specifiers import SpecifierSet
+
+    for specifier, note in _TRL_FACTS:
+        if version in SpecifierSet(specifier):
+            return note
+    return ""
+
+
+def _probe_once(padding_side, as_lists, return_tensors):
+    """Collate the probe texts; return (eos_seen, eos_labelled)."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from eosfix._offline import make_tokenizer
+
+    words = sorted({word for text in PROBE_TEXTS for word in text.split()} - {"</s>"})
+    tokenizer = make_tokenizer(words, pad_is_eos=True, padding_side=padding_side)
+    examples = [tokenizer(text) for text in PROBE_TEXTS]
+    if as_lists:
+        examples = [example["input_ids"] for example in examples]
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False, return_tensors=return_tensors)
+    batch = collator(examples)
+    labels = batch["labels"].tolist()
+    eos = tokenizer.eos_token_id
+    seen = labelled = 0
+    for row, text in zip(labels, PROBE_TEXTS):
+        n_tokens = len(text.split())
+        own = row[:n_tokens] if padding_side == "right" else row[len(row) - n_tokens:]
+        expected = [tokenizer.convert_tokens_to_ids(word) for word in text.split()]
+        for want, got in zip(expected, own):
+            if want == eos:
+                seen += 1
+                labelled += got == eos
+    return seen, labelled
+
+
+PROBE_CASES = (
+    ("dict examples, right padding", "right", False, "pt"),
+    ("id lists, left padding", "left", True, "pt"),
+    ("dict examples, numpy", "right", False, "np"),
+)
+
+
+def probe():
+    """EOS label counts per case, stock and with eosfix; the patch state is restored."""
+    import eosfix
+    from eosfix import _api
+
+    was_wanted = _api._wanted
+    results = {}
+    try:
+        eosfix.revert()
+        stock = {name: _probe_once(*case) for name, *case in PROBE_CASES}
+        eosfix.apply()
+        fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
+    finally:
+        eosfix.apply() if was_wanted else eosfix.revert()
+    for name, *_ in PROBE_CASES:
+        results[name] = {"eos": stock[name][0], "stock_labelled": stock[name][1], "fixed_labelled": fixed[name][1]}
+    return results
+
+
+def diagnose():
+    """Everything the doctor knows, as a dict (the ``--json`` output)."""
+    import eosfix
+    from eosfix._log import disabled_by_env
+
+    report = {
+        "eosfix": eosfix.__version__,
+        "python": sys.version.split()[0],
+        "transformers": _version("transformers"),
+        "trl": _version("trl"),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
+        "wrapt": _version("wrapt"),
+        "disabled_by_env": disabled_by_env(),
+        "patch_active": None,
+        "affected": None,
+        "fixed": None,
+        "probe": None,
+        "ok": False,
+        "reason": "",
+    }
+    report["trl_note"] = trl_note(report["trl"]) if report["trl"] else None
+    if report["transformers"] is None:
+        report["reason"] = "transformers is not installed, so there is nothing to check or patch."
+        return report
+    import transformers.data.data_collator  # noqa: F401  (to read the patch state)
+
+    report["patch_active"] = eosfix.is_applied()
+    results = probe()
+    report["probe"] = results
+    report["affected"] = any(r["stock_labelled"] < r["eos"] for r in results.values())
+    report["fixed"] = all(r["fixed_labelled"] == r["eos"] for r in results.values())
+    if report["disabled_by_env"]:
+        report["reason"] = "EOSFIX_DISABLE is set, so eosfix stays off; unset it to get the fix."
+    elif not report["fixed"]:
+        report["reason"] = (
+            "eosfix could not make EOS keep its label with this transformers version; see the log above, "
+            "and pin a transformers release in eosfix's supported range (4.30 to 5.23)."
+        )
+    else:
+        report["ok"] = True
+        report["reason"] = (
+            "safe with eosfix" + ("" if report["patch_active"] else
+                                  ": add `import eosfix.autopatch` to your training script")
+        )
+    return report
+
+
+def _yes_no(value):
+    return {True: "yes", False: "no", None: "n/a"}[value]
+
+
+def render(report):
+    lines = [f"eosfix {report['eosfix']} doctor (Python {report['python']})", ""]
+    for name in ("transformers", "trl", "torch", "numpy", "wrapt"):
+        lines.append(f"  {name:<13}{report[name] or 'not installed'}")
+    if report["trl_note"]:
+        lines.append(f"  trl note:    {report['trl_note']}")
+    lines.append("")
+    if report["probe"] is not None:
+        lines.append(f"  affected (stock collator drops EOS labels with pad = eos): {_yes_no(report['affected'])}")
+        lines.append(f"  patch active in this process: {_yes_no(report['patch_active'])}")
+        lines.append("  live probe, real EOS tokens that keep their label:")
+        for name, result in report["probe"].items():
+            lines.append(
+                f"    {name:<30} stock {result['stock_labelled']}/{result['eos']}"
+                f"   with eosfix {result['fixed_labelled']}/{result['eos']}"
+            )
+        lines.append("")
+    lines.append(("OK: " if report["ok"] else "NOT OK: ") + report["reason"])
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="eosfix doctor", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    args = parser.parse_args(argv)
+    report = diagnose()
+    print(json.dumps(report) if args.json else render(report))
+    return 0 if report["ok"] else 1
