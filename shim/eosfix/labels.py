@@ -101,13 +101,23 @@ def _cumsum(array, reverse=False):
     return array.cumsum(1)
 
 
+def _run_starts(runs):
+    """The first position of each run of True along the rows of ``runs``."""
+    starts = runs.clone() if _is_torch(runs) else runs.copy()
+    starts[:, 1:] &= ~runs[:, :-1]
+    return starts
+
+
 def _edge_padding(input_ids, token_mask, pad_token_id, pad_is_eos):
     """Positions inside the examples' own tokens that are pre-padding.
 
     Returns ``(padding, guessed)``: a boolean mask of the leading and trailing
     runs of pad ids within each example (the first token of a trailing run is
-    left out when pad == eos: it is the EOS), and whether that guess changed
-    anything while pad == eos.
+    left out when pad == eos: it is the EOS), and whether, with pad == eos,
+    any such run was two or more tokens long. A lone pad id at the start of an
+    example is not worth a warning: it is what packed chunks that begin with
+    the previous document's EOS look like, and the loss never reads the label
+    of an example's first token.
     """
     is_pad = (input_ids == pad_token_id) & token_mask
     content = token_mask & ~is_pad
@@ -116,13 +126,9 @@ def _edge_padding(input_ids, token_mask, pad_token_id, pad_is_eos):
     leading = is_pad & (_cumsum(content) == 0)
     trailing = is_pad & (_cumsum(content, reverse=True) == 0) & ~leading
     if pad_is_eos:
-        # The first token of each trailing run: a trailing pad id whose left
-        # neighbour is not one. Column 0 can never be (it would be leading).
-        first = trailing.copy() if not _is_torch(trailing) else trailing.clone()
-        first[:, 1:] &= ~trailing[:, :-1]
-        trailing = trailing & ~first
+        trailing = trailing & ~_run_starts(trailing)
     padding = leading | trailing
-    guessed = bool(pad_is_eos and padding.any())
+    guessed = bool(pad_is_eos and (trailing.any() or (leading & ~_run_starts(leading)).any()))
     return padding, guessed
 
 

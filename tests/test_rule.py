@@ -1,0 +1,237 @@
+"""The label rule, through the real collator, against an independent reference.
+
+The reference below works example by example in plain Python and says what a
+careful user expects: every token of an example keeps its label (EOS included,
+also in the middle of a multi-turn example), padding gets -100, and examples
+that came pre-padded without a mask follow the documented guess.
+"""
+
+import copy
+import warnings
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import eosfix
+from eosfix.labels import AmbiguousPaddingWarning, causal_lm_labels, example_token_mask
+
+from conftest import build_tokenizer
+
+IGNORE = -100
+
+
+def reference_row(ids, mask, width, padding_side, pad_id, eos_id):
+    """Expected labels of one example in a padded row of ``width``."""
+    if mask is not None:
+        own = [token if keep else IGNORE for token, keep in zip(ids, mask)]
+    else:
+        own = list(ids)
+        start = 0
+        while start < len(ids) and ids[start] == pad_id:
+            own[start] = IGNORE
+            start += 1
+        end = len(ids)
+        while end > start and ids[end - 1] == pad_id:
+            end -= 1
+        first_masked = end + 1 if (pad_id == eos_id and end < len(ids)) else end
+        for k in range(first_masked, len(ids)):
+            own[k] = IGNORE
+    padding = [IGNORE] * (width - len(ids))
+    return own + padding if padding_side == "right" else padding + own
+
+
+def to_list(array):
+    return array.tolist()
+
+
+@st.composite
+def collator_cases(draw):
+    pad_is_eos = draw(st.booleans())
+    form = draw(st.sampled_from(["dict+mask", "dict", "list", "array"]))
+    tokenizer_has_mask = True if form == "dict+mask" else draw(st.booleans())
+    tokenizer = build_tokenizer(
+        pad="eos" if pad_is_eos else "pad",
+        padding_side=draw(st.sampled_from(["right", "left"])),
+        with_attention_mask=tokenizer_has_mask,
+    )
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    words = [tokenizer.convert_tokens_to_ids(w) for w in ("the", "cat", "sat", "a", "dog", "yes")]
+    # Content never holds the pad id unless pad is the EOS: a distinct pad
+    # token does not occur in text.
+    content = st.lists(st.sampled_from([*words, eos, eos, tokenizer.bos_token_id]), min_size=1, max_size=10)
+    examples_spec = []
+    for _ in range(draw(st.integers(1, 5))):
+        body = draw(content)
+        if draw(st.booleans()):
+            body = body + [eos]
+        # Some examples arrive already padded (with a mask saying so, for dict+mask).
+        left_pad, right_pad = (draw(st.integers(0, 3)), draw(st.integers(0, 3))) if draw(st.booleans()) else (0, 0)
+        ids = [pad] * left_pad + body + [pad] * right_pad
+        mask = [0] * left_pad + [1] * len(body) + [0] * right_pad
+        examples_spec.append((ids, mask if form == "dict+mask" else None))
+    return {
+        "tokenizer": tokenizer,
+        "form": form,
+        "spec": examples_spec,
+        "return_tensors": draw(st.sampled_from(["pt", "np"])),
+        "pad_to_multiple_of": draw(st.sampled_from([None, 4, 8])),
+    }
+
+
+def make_examples(case):
+    import numpy as np
+    import torch
+
+    examples = []
+    for ids, mask in case["spec"]:
+        if case["form"] == "dict+mask":
+            examples.append({"input_ids": list(ids), "attention_mask": list(mask)})
+        elif case["form"] == "dict":
+            examples.append({"input_ids": list(ids)})
+        elif case["form"] == "list":
+            examples.append(list(ids))
+        else:
+            examples.append(torch.tensor(ids) if case["return_tensors"] == "pt" else np.array(ids, dtype=np.int64))
+    return examples
+
+
+def collate(case, mlm=False):
+    from transformers import DataCollatorForLanguageModeling
+
+    collator = DataCollatorForLanguageModeling(
+        case["tokenizer"], mlm=mlm, pad_to_multiple_of=case["pad_to_multiple_of"],
+        return_tensors=case["return_tensors"],
+    )
+    return collator(make_examples(case))
+
+
+@given(collator_cases())
+def test_patched_collator_matches_reference(case):
+    tokenizer = case["tokenizer"]
+    eosfix.revert()
+    stock = collate(case)
+    with eosfix.patched(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", AmbiguousPaddingWarning)
+        fixed = collate(case)
+
+    width = fixed["input_ids"].shape[1]
+    expected = [
+        reference_row(ids, mask, width, tokenizer.padding_side, tokenizer.pad_token_id, tokenizer.eos_token_id)
+        for ids, mask in case["spec"]
+    ]
+    assert to_list(fixed["labels"]) == expected
+    # Only labels change: the inputs, the mask and the label dtype are stock.
+    assert to_list(fixed["input_ids"]) == to_list(stock["input_ids"])
+    assert sorted(fixed) == sorted(stock)
+    assert fixed["labels"].dtype == stock["labels"].dtype
+    if tokenizer.pad_token_id != tokenizer.eos_token_id:
+        assert to_list(fixed["labels"]) == to_list(stock["labels"])
+
+
+@given(collator_cases())
+def test_examples_are_not_mutated(case):
+    examples = make_examples(case)
+    before = copy.deepcopy(examples)
+    from transformers import DataCollatorForLanguageModeling
+
+    with eosfix.patched(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", AmbiguousPaddingWarning)
+        DataCollatorForLanguageModeling(case["tokenizer"], mlm=False, return_tensors=case["return_tensors"])(examples)
+    for old, new in zip(before, examples):
+        if isinstance(old, dict):
+            assert old == new
+        else:
+            assert list(old) == list(new)
+
+
+@pytest.mark.parametrize("return_tensors", ["pt", "np"])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_mlm_output_is_bit_identical(return_tensors, padding_side, unpatched):
+    import numpy as np
+    import torch
+
+    tokenizer = build_tokenizer(pad="eos", padding_side=padding_side, mask_token=True)
+    case = {
+        "tokenizer": tokenizer, "form": "dict", "return_tensors": return_tensors, "pad_to_multiple_of": None,
+        "spec": [(tokenizer("the cat sat </s>")["input_ids"], None), (tokenizer("a dog </s>")["input_ids"], None)],
+    }
+
+    def seeded():
+        torch.manual_seed(0)
+        np.random.seed(0)
+        return collate(case, mlm=True)
+
+    stock = seeded()
+    with eosfix.patched():
+        fixed = seeded()
+    assert sorted(stock) == sorted(fixed)
+    for key in stock:
+        assert to_list(stock[key]) == to_list(fixed[key]), key
+        assert stock[key].dtype == fixed[key].dtype
+
+
+def test_stock_loses_eos_and_patch_restores_it_three_phases(unpatched):
+    tokenizer = build_tokenizer(pad="eos")
+    case = {
+        "tokenizer": tokenizer, "form": "dict", "return_tensors": "pt", "pad_to_multiple_of": None,
+        "spec": [(tokenizer("the cat </s> yes </s>")["input_ids"], None), (tokenizer("a </s>")["input_ids"], None)],
+    }
+    eos = tokenizer.eos_token_id
+
+    def eos_labels():
+        return (collate(case)["labels"] == eos).sum().item()
+
+    assert eos_labels() == 0  # the bug
+    eosfix.apply()
+    assert eos_labels() == 3  # both EOS of the first (multi-turn) example, one of the second
+    eosfix.revert()
+    assert eos_labels() == 0  # the bug again, after revert
+
+
+def test_pre_padded_examples_without_mask_warn_once(unpatched, recwarn):
+    import eosfix.labels as labels_module
+
+    labels_module._warned_ambiguous = False
+    tokenizer = build_tokenizer(pad="eos")
+    eos = tokenizer.eos_token_id
+    case = {
+        "tokenizer": tokenizer, "form": "list", "return_tensors": "pt", "pad_to_multiple_of": None,
+        "spec": [(tokenizer("the cat </s> </s> </s>")["input_ids"], None)],
+    }
+    with eosfix.patched():
+        first = collate(case)
+        collate(case)
+    assert first["labels"].tolist() == [[case["spec"][0][0][0], case["spec"][0][0][1], eos, IGNORE, IGNORE]]
+    messages = [w for w in recwarn.list if issubclass(w.category, AmbiguousPaddingWarning)]
+    assert len(messages) == 1
+    assert "attention_mask" in str(messages[0].message)
+
+
+def test_plain_examples_ending_in_eos_do_not_warn(unpatched, recwarn):
+    import eosfix.labels as labels_module
+
+    labels_module._warned_ambiguous = False
+    tokenizer = build_tokenizer(pad="eos")
+    case = {
+        "tokenizer": tokenizer, "form": "list", "return_tensors": "pt", "pad_to_multiple_of": None,
+        "spec": [(tokenizer("the cat </s>")["input_ids"], None), (tokenizer("</s> a dog </s>")["input_ids"], None)],
+    }
+    with eosfix.patched():
+        collate(case)
+    assert not [w for w in recwarn.list if issubclass(w.category, AmbiguousPaddingWarning)]
+
+
+def test_rule_on_plain_tensors_and_arrays():
+    import numpy as np
+    import torch
+
+    ids = [[5, 6, 2, 2], [2, 5, 2, 2]]
+    mask = [[1, 1, 1, 0], [1, 1, 1, 0]]
+    expected = [[5, 6, 2, IGNORE], [2, 5, 2, IGNORE]]
+    for array in (torch.tensor, np.array):
+        batch = {"input_ids": array(ids), "attention_mask": array(mask)}
+        token_mask = example_token_mask(batch, [{"input_ids": row, "attention_mask": m} for row, m in zip(ids, mask)])
+        labels = causal_lm_labels(batch["input_ids"], token_mask)
+        assert labels.tolist() == expected
+        assert batch["input_ids"].tolist() == ids  # the input is left alone
