@@ -90,6 +90,9 @@ def run_python(code, env=None, check=True):
     entries from sys.modules leaves classes and hooks behind.
     """
     full_env = dict(os.environ)
+    # An apply() earlier in this test process may have set the switch for
+    # children; a scenario starts clean unless it asks for it.
+    full_env.pop("EOSFIX_AUTOPATCH", None)
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],

@@ -6,16 +6,20 @@ happens when the program imports it; the wrapt-based patcher is imported only
 then.
 """
 
+import os
 import sys
 
 from eosfix import _importhook
-from eosfix._log import disabled_by_env, logger
+from eosfix._log import AUTOPATCH_ENV, autopatch_by_env, disabled_by_env, logger
 from eosfix.targets import load_targets
 
 # What the program asked for last: True after apply(), False after revert().
 # It decides whether a post-import hook still patches; whether a class *is*
 # patched is always read from the class itself.
 _wanted = False
+# Whether apply() set EOSFIX_AUTOPATCH itself, so that revert() removes only
+# what eosfix added to the environment.
+_set_env_for_children = False
 
 
 def _patch_on_import(module):
@@ -32,18 +36,26 @@ def _patch_on_import(module):
                 logger().exception("eosfix: patching %s failed; it is left as it was.", module.__name__)
 
 
-def apply():
+def apply(children=True):
     """Patch the collator now, or as soon as transformers' data_collator is imported.
 
     Calling it again changes nothing. Returns whether the patch is in place
     now (False while the module is not imported yet, and when
     ``EOSFIX_DISABLE=1`` is set, which wins over everything).
+
+    With ``children`` (the default) it also sets ``EOSFIX_AUTOPATCH=1`` in
+    ``os.environ``, so that processes started from this one (DataLoader
+    workers under spawn or forkserver, subprocesses) patch themselves at
+    start through the ``eosfix_autopatch.pth`` file the wheel installs.
     """
-    global _wanted
+    global _wanted, _set_env_for_children
     if disabled_by_env():
         logger().warning("eosfix: EOSFIX_DISABLE is set, so eosfix.apply() left everything unpatched.")
         return False
     _wanted = True
+    if children and not autopatch_by_env():
+        os.environ[AUTOPATCH_ENV] = "1"
+        _set_env_for_children = True
     for target in load_targets():
         # Patches at once when the module is already imported, else on import.
         _importhook.when_imported(target.MODULE, _patch_on_import)
@@ -51,9 +63,15 @@ def apply():
 
 
 def revert():
-    """Remove the patch and cancel a pending one; a no-op when nothing is applied."""
-    global _wanted
+    """Remove the patch and cancel a pending one; a no-op when nothing is applied.
+
+    ``EOSFIX_AUTOPATCH`` is removed from the environment if apply() set it.
+    """
+    global _wanted, _set_env_for_children
     _wanted = False
+    if _set_env_for_children:
+        os.environ.pop(AUTOPATCH_ENV, None)
+        _set_env_for_children = False
     for target in load_targets():
         _importhook.discard(target.MODULE, _patch_on_import)
         module = sys.modules.get(target.MODULE)
@@ -80,9 +98,12 @@ class patched:
     block, so nesting it inside a program that already applied eosfix is safe.
     """
 
+    def __init__(self, children=True):
+        self._children = children
+
     def __enter__(self):
         self._was_wanted = _wanted
-        apply()
+        apply(children=self._children)
         return self
 
     def __exit__(self, *exc_info):

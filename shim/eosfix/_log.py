@@ -11,6 +11,19 @@ def logger():
     return logging.getLogger(LOGGER_NAME)
 
 
+AUTOPATCH_ENV = "EOSFIX_AUTOPATCH"
+DISABLE_ENV = "EOSFIX_DISABLE"
+
+
+def _env_true(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def disabled_by_env():
     """True when ``EOSFIX_DISABLE`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get("EOSFIX_DISABLE", "").strip().lower() in ("1", "true", "yes", "on")
+    return _env_true(DISABLE_ENV)
+
+
+def autopatch_by_env():
+    """True when ``EOSFIX_AUTOPATCH`` asks new processes to patch at start."""
+    return _env_true(AUTOPATCH_ENV)
