@@ -1,0 +1,402 @@
+"""``eosfix.audit``: do the real EOS tokens of your training batches keep their labels?
+
+It draws a batch or two exactly as training would (from a collator and some
+examples, from a ``DataLoader``, or from a transformers or TRL ``Trainer``),
+counts the EOS tokens that belong to the examples and those whose label is
+the EOS id, and says what to do::
+
+    report = eosfix.audit(trainer)
+    report.ok         # False when EOS tokens lose their labels
+    report.coverage   # eos_labelled / eos_seen, None when no EOS was seen
+    print(report)     # the counts and one sentence of advice
+
+Causal-LM labels in transformers are not shifted in the batch (the model
+shifts them), so an EOS at position ``i`` keeps its label when
+``labels[i] == input_ids[i] == eos_token_id``.
+
+A real EOS without its label counts as *lost* only when the token before it
+keeps its label: completion-only collators mask whole prompt turns on
+purpose, and an EOS inside such a span (or at the start of a row, whose label
+the loss never reads) is reported apart, in ``eos_in_masked_spans``.
+
+The audit never touches an iterator the program holds and leaves every random
+number generator as it found it, so training sees the same data in the same
+order afterwards: see :func:`audit`.
+"""
+
+import contextlib
+import dataclasses
+import itertools
+import random
+import sys
+from collections.abc import Mapping
+from typing import Optional
+
+from eosfix.labels import IGNORE_INDEX
+
+__all__ = ["EOSAudit", "EOSLabelError", "audit", "count_eos_labels"]
+
+
+class EOSLabelError(RuntimeError):
+    """Real EOS tokens in the training batches lost their labels; ``report`` holds the :class:`EOSAudit`."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclasses.dataclass
+class EOSAudit:
+    """What :func:`audit` found. ``print()`` it, or read the fields.
+
+    ``counted_by`` says how the examples' own tokens were told from padding:
+    ``"attention_mask"``, ``"example lengths"`` (the batch had no mask),
+    ``"eos ids"`` (no mask, but the pad token is not EOS, so every EOS id is
+    real) or ``"trailing pad runs"`` (no mask and no examples: the first EOS
+    of a trailing run is taken as the real one, the same guess eosfix makes).
+    """
+
+    eos_seen: int
+    eos_labelled: int
+    eos_lost: int
+    eos_in_masked_spans: int
+    coverage: Optional[float]
+    pad_is_eos: bool
+    patched: bool
+    ok: bool
+    advice: str
+    batches: int = 0
+    has_labels: bool = True
+    eos_token_id: Optional[int] = None
+    pad_token_id: Optional[int] = None
+    counted_by: str = "attention_mask"
+    collator: str = ""
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def __str__(self):
+        def yes_no(flag):
+            return "yes" if flag else "no"
+
+        coverage = "n/a" if self.coverage is None else f"{self.coverage:.0%}"
+        lines = [
+            f"EOS label audit: {'OK' if self.ok else 'NOT OK'}"
+            + (f" ({self.collator}, {self.batches} batch{'es' if self.batches != 1 else ''})" if self.collator else ""),
+            f"  real EOS tokens seen:          {self.eos_seen}   (counted by {self.counted_by})",
+            f"  EOS that keep their label:     {self.eos_labelled}   (coverage {coverage})",
+            f"  EOS that lost their label:     {self.eos_lost}",
+        ]
+        if self.eos_in_masked_spans:
+            lines.append(f"  EOS inside masked spans:       {self.eos_in_masked_spans}   (not counted as lost)")
+        lines += [
+            f"  pad token is EOS:              {yes_no(self.pad_is_eos)}",
+            f"  eosfix patch applied:          {yes_no(self.patched)}",
+            f"  advice: {self.advice}",
+        ]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _to_numpy(array):
+    import numpy as np
+
+    if hasattr(array, "detach"):  # a torch tensor, without importing torch
+        return array.detach().cpu().numpy()
+    if hasattr(array, "numpy"):  # a TensorFlow tensor
+        return array.numpy()
+    return np.asarray(array)
+
+
+def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
+    """(mask of the positions that hold the examples' own tokens, how it was decided)."""
+    import numpy as np
+
+    from eosfix import labels as rule
+
+    input_ids = batch["input_ids"]
+    attention_mask = batch.get("attention_mask")
+    if attention_mask is not None and attention_mask.shape == input_ids.shape:
+        return attention_mask != 0, "attention_mask"
+    if pad_token_id is None or pad_token_id != eos_token_id:
+        return np.ones(input_ids.shape, dtype=bool), "eos ids"
+    if examples is not None and len(examples) == input_ids.shape[0]:
+        token_mask = rule._mask_from_lengths(input_ids, examples, padding_side)
+        first = examples[0]
+        if isinstance(first, Mapping) and "attention_mask" in first:
+            return token_mask, "example lengths"
+        # Examples without masks may arrive padded already; count their EOS
+        # the way the label rule does, so the audit and the fix agree.
+        padding, _ = rule._edge_padding(input_ids, token_mask, pad_token_id, True)
+        return token_mask & ~padding, "example lengths"
+    everything = np.ones(input_ids.shape, dtype=bool)
+    padding, _ = rule._edge_padding(input_ids, everything, pad_token_id, True)
+    return ~padding, "trailing pad runs"
+
+
+def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padding_side="right"):
+    """Count the EOS labels of one collated batch (torch, numpy or TensorFlow arrays).
+
+    Returns a dict with ``eos_seen``, ``eos_labelled``, ``eos_lost``,
+    ``eos_in_masked_spans``, ``has_labels`` and ``counted_by``. ``examples``
+    (what the collator was called with) is read only when the batch has no
+    attention mask.
+    """
+    arrays = {key: _to_numpy(batch[key]) for key in ("input_ids", "attention_mask", "labels") if key in batch}
+    input_ids = arrays["input_ids"]
+    real, counted_by = _real_token_mask(arrays, examples, eos_token_id, pad_token_id, padding_side)
+    eos = real & (input_ids == eos_token_id)
+    counts = {"eos_seen": int(eos.sum()), "has_labels": "labels" in arrays, "counted_by": counted_by}
+    labels = arrays.get("labels")
+    if labels is None:
+        return {**counts, "eos_labelled": 0, "eos_lost": 0, "eos_in_masked_spans": 0}
+    if labels.shape != input_ids.shape:
+        raise ValueError(f"eosfix.audit: labels of shape {labels.shape} do not line up with input_ids {input_ids.shape}")
+    import numpy as np
+
+    unlabelled = eos & (labels != eos_token_id)
+    # The token before an EOS decides whether its label was dropped or masked
+    # with its whole span (a prompt turn; or the row's first token).
+    previous_labelled = np.zeros(labels.shape, dtype=bool)
+    previous_labelled[:, 1:] = labels[:, :-1] != IGNORE_INDEX
+    return {
+        **counts,
+        "eos_labelled": int((eos & (labels == eos_token_id)).sum()),
+        "eos_lost": int((unlabelled & previous_labelled).sum()),
+        "eos_in_masked_spans": int((unlabelled & ~previous_labelled).sum()),
+    }
+
+
+def _is_loader(target):
+    # accelerate's prepared loaders wrap a DataLoader and forward these attributes.
+    return all(hasattr(target, name) for name in ("batch_sampler", "collate_fn", "dataset"))
+
+
+def _is_trainer(target):
+    return callable(getattr(target, "get_train_dataloader", None))
+
+
+def _samplers(loader):
+    """The loader's sampler chain: batch sampler, its sampler, and so on (accelerate nests them)."""
+    seen, pending = [], [getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)]
+    while pending:
+        sampler = pending.pop()
+        if sampler is None or any(sampler is known for known in seen):
+            continue
+        seen.append(sampler)
+        pending += [getattr(sampler, "sampler", None), getattr(sampler, "batch_sampler", None)]
+    return seen
+
+
+@contextlib.contextmanager
+def _rng_preserved(loader=None):
+    """Put every random state the draw can advance back as it was.
+
+    A shuffling sampler without its own generator seeds itself from torch's
+    global RNG, so drawing a batch would shift the order training sees; one
+    with a generator advances that generator; accelerate's
+    ``SeedableRandomSampler`` moves to the next epoch when it runs out.
+    Collators may draw from torch, numpy or Python's ``random`` (MLM masking).
+    """
+    saved_random = random.getstate()
+    numpy = sys.modules.get("numpy")
+    saved_numpy = numpy.random.get_state() if numpy is not None else None
+    saved = []
+    for owner in [loader, *_samplers(loader)] if loader is not None else []:
+        generator = getattr(owner, "generator", None)
+        if hasattr(generator, "get_state"):
+            saved.append((generator, generator.get_state()))
+    epochs = [(s, s.epoch) for s in _samplers(loader) if isinstance(getattr(s, "epoch", None), int)] if loader else []
+    torch = sys.modules.get("torch")
+    fork = torch.random.fork_rng(devices=[]) if torch is not None else contextlib.nullcontext()
+    try:
+        with fork:
+            yield
+    finally:
+        random.setstate(saved_random)
+        if saved_numpy is not None:
+            numpy.random.set_state(saved_numpy)
+        for generator, state in saved:
+            generator.set_state(state)
+        for sampler, epoch in epochs:
+            sampler.epoch = epoch
+
+
+def _loader_batches(loader, count):
+    """Yield up to ``count`` (batch, examples) pairs built the way the loader builds them.
+
+    The draw does what a single-process DataLoader does: indices from the
+    batch sampler, examples from the dataset, then ``collate_fn``. It never
+    calls ``iter(loader)``, which would reset an iterator the program holds
+    when ``persistent_workers`` is set, start worker processes, and hide the
+    examples that the count needs when a batch has no attention mask.
+    """
+    import torch
+
+    batch_size = getattr(loader, "batch_size", None)
+    dataset = loader.dataset
+    if loader.batch_sampler is None:
+        # No automatic batching: collate_fn receives one sample at a time.
+        stream = iter(dataset) if isinstance(dataset, torch.utils.data.IterableDataset) else map(dataset.__getitem__, loader.sampler)
+        for sample in itertools.islice(stream, count):
+            yield loader.collate_fn(sample), None
+        return
+    if isinstance(dataset, torch.utils.data.IterableDataset):
+        items = iter(dataset)
+        for _ in range(count):
+            examples = list(itertools.islice(items, batch_size))
+            if not examples or (loader.drop_last and len(examples) < batch_size):
+                return
+            yield loader.collate_fn(examples), examples
+        return
+    # Never run the batch sampler to its end: accelerate's seedable sampler
+    # steps to the next epoch when it does.
+    if hasattr(loader.batch_sampler, "__len__"):
+        count = min(count, len(loader.batch_sampler))
+    indices = iter(loader.batch_sampler)
+    try:
+        for batch_indices in itertools.islice(indices, count):
+            getitems = getattr(dataset, "__getitems__", None)
+            examples = getitems(batch_indices) if getitems else [dataset[i] for i in batch_indices]
+            yield loader.collate_fn(examples), examples
+    finally:
+        if hasattr(indices, "close"):
+            indices.close()
+
+
+def _collator_batches(collator, examples, count, batch_size):
+    total = len(examples)
+    if batch_size is None:
+        batch_size = max(1, -(-total // count))
+    for start in range(0, min(total, count * batch_size), batch_size):
+        chunk = [examples[i] for i in range(start, min(start + batch_size, total))]
+        yield collator(chunk), chunk
+
+
+def _tokenizer_of(obj):
+    """The tokenizer an object carries: a collator's, a processor's, or the object itself."""
+    for _ in range(3):
+        if obj is None or hasattr(obj, "eos_token_id"):
+            return obj
+        # RemoveColumnsCollator wraps the user's collator; processors carry a tokenizer.
+        obj = getattr(obj, "data_collator", None) or getattr(obj, "tokenizer", None)
+    return None
+
+
+def _trainer_tokenizer(trainer):
+    # transformers 4.46 renamed Trainer.tokenizer to processing_class; reading
+    # the old property on later releases warns, so look at vars() first.
+    attributes = vars(trainer)
+    for name in ("processing_class", "tokenizer"):
+        if attributes.get(name) is not None:
+            return _tokenizer_of(attributes[name])
+    return None
+
+
+def _unwrap_collator(collate_fn):
+    return getattr(collate_fn, "data_collator", collate_fn)
+
+
+def audit(target, examples=None, batches=2, *, tokenizer=None, batch_size=None):
+    """Draw up to ``batches`` batches from ``target`` and count the EOS labels in them.
+
+    ``target`` is one of
+
+    - a collator (any callable that turns a list of examples into a batch),
+      with ``examples``, a sequence of what it is normally called with; they
+      are cut into ``batches`` batches of ``batch_size`` (by default, all of
+      them in equal parts);
+    - a torch ``DataLoader`` (accelerate's prepared loaders too);
+    - a transformers or TRL ``Trainer``: its ``get_train_dataloader()``.
+
+    The eos and pad ids come from ``tokenizer`` when given, else from the
+    collator's tokenizer, else from the trainer's tokenizer or processing
+    class. Returns an :class:`EOSAudit`.
+
+    Drawing from a loader does not advance it: the batches are built from its
+    batch sampler, dataset and ``collate_fn`` in this process, and torch's,
+    numpy's and Python's random states, and the samplers' generators, are put
+    back afterwards, so training sees the same batches in the same order.
+    """
+    if batches < 1:
+        raise ValueError("eosfix.audit: batches must be at least 1")
+    if _is_trainer(target) or _is_loader(target):
+        if examples is not None:
+            raise TypeError("eosfix.audit: examples= goes with a collator; a DataLoader or Trainer brings its own")
+        trainer = target if _is_trainer(target) else None
+        with _rng_preserved():
+            # get_train_dataloader() builds a new loader; building it may
+            # construct samplers that read the global RNG.
+            loader = target.get_train_dataloader() if trainer is not None else target
+        collator = _unwrap_collator(loader.collate_fn)
+        tokenizer = tokenizer or _tokenizer_of(collator)
+        if tokenizer is None and trainer is not None:
+            tokenizer = _trainer_tokenizer(trainer)
+        with _rng_preserved(loader):
+            drawn = list(_loader_batches(loader, batches))
+    elif callable(target):
+        if examples is None:
+            raise TypeError("eosfix.audit: to audit a collator, pass examples=[...] to collate")
+        collator = target
+        tokenizer = tokenizer or _tokenizer_of(collator)
+        with _rng_preserved():
+            drawn = list(_collator_batches(collator, examples, batches, batch_size))
+    else:
+        raise TypeError(f"eosfix.audit: expected a collator, a DataLoader or a Trainer, not {type(target).__name__}")
+
+    if tokenizer is None or getattr(tokenizer, "eos_token_id", None) is None:
+        raise ValueError("eosfix.audit: found no tokenizer with an eos_token_id; pass tokenizer=...")
+    eos_id, pad_id = tokenizer.eos_token_id, getattr(tokenizer, "pad_token_id", None)
+    padding_side = getattr(tokenizer, "padding_side", "right")
+    totals = {"eos_seen": 0, "eos_labelled": 0, "eos_lost": 0, "eos_in_masked_spans": 0}
+    has_labels, counted_by = True, "attention_mask"
+    for batch, batch_examples in drawn:
+        counts = count_eos_labels(batch, eos_id, pad_id, batch_examples, padding_side)
+        for key in totals:
+            totals[key] += counts[key]
+        has_labels = has_labels and counts["has_labels"]
+        counted_by = counts["counted_by"]
+
+    import eosfix
+
+    report = EOSAudit(
+        **totals,
+        coverage=totals["eos_labelled"] / totals["eos_seen"] if totals["eos_seen"] else None,
+        pad_is_eos=pad_id is not None and pad_id == eos_id,
+        patched=eosfix.is_applied(),
+        ok=totals["eos_lost"] == 0,
+        advice="",
+        batches=len(drawn),
+        has_labels=has_labels,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        counted_by=counted_by,
+        collator=type(collator).__name__,
+    )
+    report.advice = _advice(report)
+    return report
+
+
+def _advice(report):
+    if not report.batches:
+        return "The data gave no batch to look at; audit a non-empty data set."
+    if not report.has_labels:
+        return "The batches carry no labels, so nothing here can drop EOS labels; check where the labels are made."
+    if report.eos_lost and not report.patched:
+        return (
+            "Add `import eosfix.autopatch` (or call eosfix.apply()) before training, so EOS labels follow "
+            "the attention mask instead of the pad id, or give the tokenizer a pad token distinct from EOS."
+        )
+    if report.eos_lost:
+        return (
+            f"eosfix is applied but {report.collator} still drops EOS labels: it does not go through "
+            "DataCollatorForLanguageModeling, so give the tokenizer a pad token distinct from EOS, "
+            "and report the collator to eosfix."
+        )
+    if report.eos_seen == 0:
+        return (
+            "No EOS token is in the batches, so the model cannot learn to stop: append tokenizer.eos_token "
+            "to every training text (or tokenize with an EOS-adding template)."
+        )
+    return "Nothing to do: every EOS the loss can read keeps its label."
