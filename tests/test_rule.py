@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import eosfix
-from eosfix.labels import AmbiguousPaddingWarning, causal_lm_labels, example_token_mask
+from eosfix.labels import AmbiguousPaddingWarning, causal_lm_labels, padding_mask
 
 from conftest import build_tokenizer
 
@@ -231,7 +231,7 @@ def test_rule_on_plain_tensors_and_arrays():
     expected = [[5, 6, 2, IGNORE], [2, 5, 2, IGNORE]]
     for array in (torch.tensor, np.array):
         batch = {"input_ids": array(ids), "attention_mask": array(mask)}
-        token_mask = example_token_mask(batch, [{"input_ids": row, "attention_mask": m} for row, m in zip(ids, mask)])
-        labels = causal_lm_labels(batch["input_ids"], token_mask)
+        padding = padding_mask(batch, [{"input_ids": row, "attention_mask": m} for row, m in zip(ids, mask)])
+        labels = causal_lm_labels(batch["input_ids"], padding)
         assert labels.tolist() == expected
         assert batch["input_ids"].tolist() == ids  # the input is left alone

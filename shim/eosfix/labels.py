@@ -34,7 +34,7 @@ __all__ = [
     "IGNORE_INDEX",
     "AmbiguousPaddingWarning",
     "causal_lm_labels",
-    "example_token_mask",
+    "padding_mask",
     "restore_eos_labels",
 ]
 
@@ -51,30 +51,28 @@ def _is_torch(array):
     return hasattr(array, "masked_fill")
 
 
-def causal_lm_labels(input_ids, token_mask):
-    """Return ``input_ids`` with every position outside ``token_mask`` set to -100.
+def causal_lm_labels(input_ids, padding):
+    """Return ``input_ids`` with every position in ``padding`` set to -100.
 
-    ``input_ids`` is a 2-D torch tensor or numpy array; ``token_mask`` a boolean
+    ``input_ids`` is a 2-D torch tensor or numpy array; ``padding`` a boolean
     array of the same kind and shape. The result is a new array of the same
     dtype; neither argument is changed.
     """
     if _is_torch(input_ids):
-        return input_ids.masked_fill(~token_mask, IGNORE_INDEX)
+        return input_ids.masked_fill(padding, IGNORE_INDEX)
     labels = input_ids.copy()
-    labels[~token_mask] = IGNORE_INDEX
+    labels[padding] = IGNORE_INDEX
     return labels
 
 
-def _example_length(example):
-    if isinstance(example, Mapping):
-        example = example["input_ids"]
-    return len(example)
+def _ids_of(example):
+    return example["input_ids"] if isinstance(example, Mapping) else example
 
 
-def _mask_from_lengths(input_ids, examples, padding_side):
-    """Boolean mask of the positions each example occupies in the padded batch."""
+def _padding_from_lengths(input_ids, examples, padding_side):
+    """Boolean mask of the positions the collator padded, from each example's length."""
     width = input_ids.shape[1]
-    lengths = [_example_length(example) for example in examples]
+    lengths = [len(_ids_of(example)) for example in examples]
     if _is_torch(input_ids):
         import torch
 
@@ -86,8 +84,29 @@ def _mask_from_lengths(input_ids, examples, padding_side):
         lengths = np.asarray(lengths).reshape(-1, 1)
         positions = np.arange(width).reshape(1, -1)
     if padding_side == "left":
-        return positions >= width - lengths
-    return positions < lengths
+        return positions < width - lengths
+    return positions >= lengths
+
+
+def _may_be_pre_padded(examples, pad_token_id, pad_is_eos):
+    """Cheap look at the examples' edges: could any of them hold pre-padding?
+
+    An example needs the full check when it starts with a pad id, or ends with
+    one (with pad == eos: with two, since a single trailing EOS is just the
+    EOS). Examples that are not plain lists are not inspected here: the full
+    check, which is vectorised, runs for them.
+    """
+    for example in examples:
+        ids = _ids_of(example)
+        if not isinstance(ids, (list, tuple)):
+            return True
+        if not ids:
+            continue
+        if ids[0] == pad_token_id:
+            return True
+        if ids[-1] == pad_token_id and (not pad_is_eos or (len(ids) > 1 and ids[-2] == pad_token_id)):
+            return True
+    return False
 
 
 def _cumsum(array, reverse=False):
@@ -108,55 +127,62 @@ def _run_starts(runs):
     return starts
 
 
-def _edge_padding(input_ids, token_mask, pad_token_id, pad_is_eos):
+def _edge_padding(input_ids, padding, pad_token_id, pad_is_eos):
     """Positions inside the examples' own tokens that are pre-padding.
 
-    Returns ``(padding, guessed)``: a boolean mask of the leading and trailing
-    runs of pad ids within each example (the first token of a trailing run is
-    left out when pad == eos: it is the EOS), and whether, with pad == eos,
-    any such run was two or more tokens long. A lone pad id at the start of an
-    example is not worth a warning: it is what packed chunks that begin with
-    the previous document's EOS look like, and the loss never reads the label
-    of an example's first token.
+    Returns ``(pre_padding, guessed)``: a boolean mask of the leading and
+    trailing runs of pad ids within each example (the first token of a
+    trailing run is left out when pad == eos: it is the EOS), and whether,
+    with pad == eos, any such run was two or more tokens long. A lone pad id
+    at the start of an example is not worth a warning: it is what packed
+    chunks that begin with the previous document's EOS look like, and the
+    loss never reads the label of an example's first token.
     """
-    is_pad = (input_ids == pad_token_id) & token_mask
-    content = token_mask & ~is_pad
+    token = ~padding
+    is_pad = (input_ids == pad_token_id) & token
+    content = token & ~is_pad
     # A pad id with no content before it in its row is leading padding; one
     # with no content after it is trailing padding.
     leading = is_pad & (_cumsum(content) == 0)
     trailing = is_pad & (_cumsum(content, reverse=True) == 0) & ~leading
     if pad_is_eos:
         trailing = trailing & ~_run_starts(trailing)
-    padding = leading | trailing
+    pre_padding = leading | trailing
     guessed = bool(pad_is_eos and (trailing.any() or (leading & ~_run_starts(leading)).any()))
-    return padding, guessed
+    return pre_padding, guessed
 
 
-def example_token_mask(batch, examples, padding_side="right", pad_token_id=None, eos_token_id=None):
-    """Boolean mask of the positions of ``batch["input_ids"]`` that hold a token of an example.
+def padding_mask(batch, examples, padding_side="right", pad_token_id=None, eos_token_id=None):
+    """Boolean mask of the positions of ``batch["input_ids"]`` that are padding, not tokens of an example.
 
     ``batch`` is the collator's padded output, ``examples`` the list it was
     built from (mappings, id lists, arrays or tensors; it is only read).
+    ``pad_token_id`` and ``eos_token_id`` may be callables returning the ids:
+    they are needed only for examples that carry no attention mask.
     """
     input_ids = batch["input_ids"]
     attention_mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
     if attention_mask is not None and tuple(attention_mask.shape) == tuple(input_ids.shape):
-        token_mask = attention_mask != 0
+        padding = attention_mask == 0
     else:
-        token_mask = _mask_from_lengths(input_ids, examples, padding_side)
+        padding = _padding_from_lengths(input_ids, examples, padding_side)
 
     # tokenizer.pad fails unless every example has the keys of the first, so
     # the first one tells whether the examples carried their own masks.
     first = examples[0]
-    supplied_mask = isinstance(first, Mapping) and "attention_mask" in first
-    if supplied_mask or pad_token_id is None:
-        return token_mask
-
-    pad_is_eos = eos_token_id is not None and pad_token_id == eos_token_id
-    padding, guessed = _edge_padding(input_ids, token_mask, pad_token_id, pad_is_eos)
+    if isinstance(first, Mapping) and "attention_mask" in first:
+        return padding
+    pad_token_id = pad_token_id() if callable(pad_token_id) else pad_token_id
+    if pad_token_id is None:
+        return padding
+    eos_token_id = eos_token_id() if callable(eos_token_id) else eos_token_id
+    pad_is_eos = pad_token_id == eos_token_id
+    if not _may_be_pre_padded(examples, pad_token_id, pad_is_eos):
+        return padding
+    pre_padding, guessed = _edge_padding(input_ids, padding, pad_token_id, pad_is_eos)
     if guessed:
         _warn_ambiguous()
-    return token_mask & ~padding
+    return padding | pre_padding
 
 
 def _warn_ambiguous():
@@ -180,14 +206,17 @@ def restore_eos_labels(batch, examples, tokenizer):
 
     Returns ``batch`` (changed in place: only its ``"labels"`` entry is
     replaced). ``examples`` is what the collator was called with; ``tokenizer``
-    supplies ``padding_side``, ``pad_token_id`` and ``eos_token_id``.
+    supplies ``padding_side``, and ``pad_token_id`` and ``eos_token_id`` when
+    the examples carry no attention mask.
     """
-    token_mask = example_token_mask(
+    padding = padding_mask(
         batch,
         examples,
         padding_side=getattr(tokenizer, "padding_side", "right"),
-        pad_token_id=getattr(tokenizer, "pad_token_id", None),
-        eos_token_id=getattr(tokenizer, "eos_token_id", None),
+        # Read only when needed: on transformers' tokenizers they are
+        # properties that look the token up in the vocabulary.
+        pad_token_id=lambda: getattr(tokenizer, "pad_token_id", None),
+        eos_token_id=lambda: getattr(tokenizer, "eos_token_id", None),
     )
-    batch["labels"] = causal_lm_labels(batch["input_ids"], token_mask)
+    batch["labels"] = causal_lm_labels(batch["input_ids"], padding)
     return batch
