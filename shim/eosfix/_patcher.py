@@ -5,6 +5,7 @@ in its owner's ``vars()`` is, or wraps, an enabled :class:`EOSLabelWrapper`.
 There is no flag that could disagree with what callers actually run.
 """
 
+import re
 import sys
 
 import wrapt
@@ -70,17 +71,36 @@ def installed_version(target):
     return getattr(sys.modules.get(target.DISTRIBUTION), "__version__", None)
 
 
+_RELEASE = re.compile(r"\d+(?:\.\d+)*")
+
+
+def _release(version):
+    """The leading numeric release of a version string: "5.23.0.dev0" -> (5, 23, 0)."""
+    match = _RELEASE.match(version)
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def in_supported_range(version, supported):
+    """Whether ``version`` is inside ``supported``, a ">=A,<B" specifier.
+
+    Targets state their range in this one PEP 440 form; reading it here
+    instead of with ``packaging.specifiers`` keeps that import (several ms)
+    out of the moment the collator module is imported.
+    """
+    if not version:
+        return False
+    lower, upper = (clause.strip() for clause in supported.split(","))
+    if not (lower.startswith(">=") and upper.startswith("<")):
+        raise ValueError(f"a target's SUPPORTED must read '>=A,<B', not {supported!r}")
+    release = _release(version)
+    return _release(lower[2:]) <= release < _release(upper[1:])
+
+
 def supports(target, module):
     """True when the installed version is known, or still has the known code shape."""
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import InvalidVersion, Version
-
     version = installed_version(target)
-    try:
-        if version is not None and Version(version) in SpecifierSet(target.SUPPORTED):
-            return True
-    except InvalidVersion:
-        pass
+    if in_supported_range(version, target.SUPPORTED):
+        return True
     if all(target.has_known_shape(vars(owner)[name]) for owner, name, _ in _methods(target, module)):
         logger().info(
             "eosfix: %s %s is outside the tested range %s, but %s still has the known shape; patching it.",
