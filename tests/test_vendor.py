@@ -1,0 +1,365 @@
+"""``eosfix vendor`` and its patches, on copies of the transformers and trl installed in this env.
+
+Two kinds of test. The command's own behaviour (apply, check, revert, refuse)
+runs in-process on small copies holding only the files the command reads. The
+patches' effect runs on full copies of the installed packages, imported in
+fresh interpreters (``vendor_check.py``) with nothing of eosfix loaded, and is
+compared with the stock packages run the same way. Those interpreters start
+together once per session: importing transformers and trl is most of the cost.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from conftest import installed, version_in
+from eosfix import vendor
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TRL_PATCHED = version_in("trl", ">=0.7.0,<0.20")  # DataCollatorForCompletionOnlyLM exists
+TRANSFORMERS_PATCHED = version_in("transformers", ">=4.30.0,<=5.23.0")
+IGNORE = -100
+
+needs_transformers_patch = pytest.mark.skipif(
+    not TRANSFORMERS_PATCHED, reason="no eosfix patch for this transformers version"
+)
+needs_trl_patch = pytest.mark.skipif(not TRL_PATCHED, reason="trl is absent or has no DataCollatorForCompletionOnlyLM")
+
+
+def package_dir(name):
+    return Path(find_spec(name).submodule_search_locations[0])
+
+
+def copy_package(name, destination, files=None):
+    """Copy the installed package ``name`` into ``destination``; only ``files`` (relative) when given.
+
+    ``__pycache__`` is copied too: copy2 keeps the sources' mtimes, so the
+    cached bytecode stays valid and the subprocess does not recompile
+    transformers.
+    """
+    source = package_dir(name)
+    target = destination / name
+    if files is None:
+        shutil.copytree(source, target)
+    else:
+        for relative in files:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / relative, target / relative)
+    return target
+
+
+def small_copy(name, destination):
+    """The files ``eosfix vendor`` reads and patches, plus the dist-info a ``pip install --target`` leaves."""
+    files = {
+        "transformers": ["__init__.py", "data/data_collator.py"],
+        "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
+    }[name]
+    target = copy_package(name, destination, files)
+    # trl >= 0.20 has no __version__ literal; the command then reads the dist-info next to the package.
+    for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):
+        shutil.copytree(dist_info, destination / dist_info.name)
+    return target
+
+
+def run_vendor(capsys, *argv):
+    status = vendor.main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+
+def test_manifest_entries_point_at_patches_with_dep3_headers():
+    patches, _ = vendor.load_manifest()
+    assert {p.package for p in patches} == {"transformers", "trl"}
+    for patch in patches:
+        header = patch.path.read_text(encoding="utf-8").split("\ndiff --git ", 1)[0]
+        fields = dict(line.split(": ", 1) for line in header.splitlines() if line[:1].isalpha() and ": " in line)
+        assert {"Description", "Bug", "Applies-To", "Last-Update"} <= fields.keys(), patch.name
+        assert fields["Bug"] == "https://github.com/huggingface/transformers/issues/23530"
+        package, versions = fields["Applies-To"].split()[:2]
+        assert (package, SpecifierSet(versions)) == (patch.package, patch.versions), patch.name
+        assert f"a/{patch.file}" in patch.path.read_text(encoding="utf-8")
+    # patches/ at the top of the repository is the same directory as the package data.
+    assert (REPO / "patches").resolve() == vendor.PATCH_DIR
+
+
+@needs_transformers_patch
+def test_apply_twice_then_revert_restores_the_file_byte_for_byte(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    target = copy / "data/data_collator.py"
+    pristine = target.read_bytes()
+
+    status, out = run_vendor(capsys, copy, "--check")
+    assert status == 0 and "applies cleanly" in out
+    assert target.read_bytes() == pristine
+
+    status, out = run_vendor(capsys, copy)
+    assert status == 0 and "transformers-lm-collator-labels-by-position.patch: applied" in out
+    patched = target.read_bytes()
+    assert patched != pristine
+
+    status, out = run_vendor(capsys, copy)
+    assert status == 0 and "already applied" in out and ": applied\n" not in out
+    assert target.read_bytes() == patched
+
+    status, out = run_vendor(capsys, copy, "--revert", "--check")
+    assert status == 0 and "reverts cleanly" in out
+    assert target.read_bytes() == patched
+
+    status, out = run_vendor(capsys, copy, "--revert")
+    assert status == 0 and "reverted" in out
+    assert target.read_bytes() == pristine
+
+    status, out = run_vendor(capsys, copy, "--revert")
+    assert status == 0 and "nothing to revert" in out
+
+
+@needs_transformers_patch
+def test_a_patch_that_no_longer_applies_fails_loudly_and_changes_nothing(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    target = copy / "data/data_collator.py"
+    # Upstream rewrites numpy_call's label line: the second hunk of the patch loses its context.
+    text = target.read_text(encoding="utf-8")
+    assert text.count('labels = np.copy(batch["input_ids"])') == 1
+    target.write_text(text.replace('labels = np.copy(batch["input_ids"])', 'labels = batch["input_ids"].copy()'))
+    modified = target.read_bytes()
+
+    status, out = run_vendor(capsys, copy)
+    assert status == vendor.EXIT_CONFLICT
+    assert "transformers-lm-collator-labels-by-position.patch: conflict" in out
+    assert "hunk #2" in out and "def numpy_call" in out and str(target) in out
+    assert "Nothing was changed." in out
+    # Not even the hunks or patches that would apply (torch_call, tf_call on 4.x) went in.
+    assert target.read_bytes() == modified
+
+    status, out = run_vendor(capsys, copy, "--check")
+    assert status == vendor.EXIT_CONFLICT and "hunk #2" in out
+
+
+@needs_transformers_patch
+def test_unsupported_versions_name_the_nearest_supported_one(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    init = copy / "__init__.py"
+    original = init.read_text(encoding="utf-8")
+    for version, nearest in (("4.29.2", "4.30.0"), ("5.99.0.dev0", "5.23.0")):
+        init.write_text(original.replace(f'__version__ = "{installed("transformers")}"', f'__version__ = "{version}"'))
+        status, out = run_vendor(capsys, copy)
+        assert status == vendor.EXIT_NO_PATCH
+        assert f"no patch for transformers {version}" in out and f"nearest supported version: {nearest}" in out
+
+
+@needs_transformers_patch
+def test_copy_inside_a_git_work_tree_is_patched(tmp_path, capsys):
+    # In a work tree, a plain `git apply` run from the package directory skips the file and exits 0.
+    project = tmp_path / "project"
+    copy = small_copy("transformers", project / "third_party" / "vendored")
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    before = (copy / "data/data_collator.py").read_bytes()
+    status, out = run_vendor(capsys, copy)
+    assert status == 0, out
+    assert (copy / "data/data_collator.py").read_bytes() != before
+
+
+@needs_transformers_patch
+def test_source_tree_with_src_layout(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path / "src")
+    status, out = run_vendor(capsys, tmp_path)
+    assert status == 0 and f"at {copy.resolve()}" in out and ": applied" in out
+
+
+def test_a_directory_that_is_not_a_package_is_refused(tmp_path, capsys):
+    status, out = run_vendor(capsys, tmp_path)
+    assert status == vendor.EXIT_USAGE and "is not a copy of transformers or trl" in out
+    status, _ = run_vendor(capsys, tmp_path / "missing")
+    assert status == vendor.EXIT_USAGE
+
+
+@pytest.mark.skipif(installed("trl") is None, reason="trl is not installed in this env")
+def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, capsys):
+    copy = small_copy("trl", tmp_path)
+    status, out = run_vendor(capsys, copy)
+    if TRL_PATCHED:
+        assert status == 0 and "trl-completion-only-labels-by-position" in out and ": applied" in out
+    else:
+        assert status == vendor.EXIT_NO_PATCH
+        assert "nearest supported version: 0.19.1" in out and "removed DataCollatorForCompletionOnlyLM" in out
+
+
+def test_module_runs_as_a_command():
+    proc = subprocess.run(
+        [sys.executable, "-m", "eosfix.vendor", "--help"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and "usage: eosfix vendor" in proc.stdout
+
+
+# --- the patches' effect, in fresh interpreters ---------------------------------------------------------
+
+
+def check_in_subprocess(pythonpath, *flags):
+    """Start vendor_check.py with ``pythonpath`` in front of site-packages and eosfix switched off."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH")}
+    env["EOSFIX_DISABLE"] = "1"
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "vendor_check.py"), *flags],
+        env=env,
+        cwd=TESTS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Results of vendor_check.py on the stock packages and on patched copies, started together.
+
+    stock: stock transformers and trl. patched_transformers: the patched
+    transformers copy. patched_trl: the patched trl copy on stock transformers,
+    the case the trl patch exists for. (Stock trl on a patched transformers is
+    left out to keep this file fast: importing trl costs seconds per process.)
+    """
+    if not TRANSFORMERS_PATCHED:
+        pytest.skip("no eosfix patch for this transformers version")
+    trl_flag = ["--trl"] if TRL_PATCHED else []
+    tensorflow = ["--tf"] if find_spec("tensorflow") is not None else []
+    root = tmp_path_factory.mktemp("vendored")
+    copy = copy_package("transformers", root / "transformers_only")
+    assert vendor.main([str(copy)]) == 0
+    started = {
+        "stock": check_in_subprocess([], "--lm", *tensorflow, *trl_flag),
+        "patched_transformers": check_in_subprocess([copy.parent], "--lm", *tensorflow),
+    }
+    if TRL_PATCHED:
+        trl_copy = copy_package("trl", root / "trl_only")
+        assert vendor.main([str(trl_copy)]) == 0
+        started["patched_trl"] = check_in_subprocess([trl_copy.parent], "--trl")
+    results = {}
+    for name, proc in started.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{name}:\n{stderr}"
+        results[name] = json.loads(stdout.strip().splitlines()[-1])
+        assert results[name]["eosfix_loaded"] is False
+    assert results["patched_transformers"]["transformers"].startswith(str(copy))
+    if TRL_PATCHED:
+        assert results["patched_trl"]["trl"].startswith(str(trl_copy))
+        assert not results["patched_trl"]["transformers"].startswith(str(root))
+    return results
+
+
+def own_positions(case, row):
+    """The positions of the example's own tokens in its padded row."""
+    n = len(case["texts"][row].split())
+    width = len(case["input_ids"][row])
+    return range(n) if case["padding_side"] == "right" else range(width - n, width)
+
+
+def expected_lm_labels(case):
+    return [
+        [token if j in own_positions(case, i) else IGNORE for j, token in enumerate(ids)]
+        for i, ids in enumerate(case["input_ids"])
+    ]
+
+
+def expected_completion_labels(case):
+    """Prompt and template masked, response and its EOS labelled, padding masked."""
+    labels = []
+    for i, ids in enumerate(case["input_ids"]):
+        words = case["texts"][i].split()
+        response_at = len(words) - 1 - words[::-1].index("Answer:") + 1
+        own = own_positions(case, i)
+        labels.append([token if j in own and j - own.start >= response_at else IGNORE for j, token in enumerate(ids)])
+    return labels
+
+
+def lm_cases(results, pad):
+    return {k: v for k, v in results["cases"].items() if k.split("-")[0] in ("pt", "np", "tf") and k.endswith(pad)}
+
+
+def eos_labels(case):
+    """(EOS tokens of the examples, those labelled)."""
+    eos = case["eos_token_id"]
+    own = [
+        (token, label)
+        for i, (ids, labels) in enumerate(zip(case["input_ids"], case["labels"]))
+        for j, (token, label) in enumerate(zip(ids, labels))
+        if j in own_positions(case, i) and token == eos
+    ]
+    return len(own), sum(label == eos for _, label in own)
+
+
+def test_stock_transformers_drops_eos_labels_when_pad_is_eos(runs):
+    # The bug the patches fix, measured the same way: if this fails, the checks below prove nothing.
+    for name, case in lm_cases(runs["stock"], "pad_eos").items():
+        real, labelled = eos_labels(case)
+        assert real > 0 and labelled == 0, name
+
+
+def test_patched_transformers_keeps_eos_labels(runs):
+    cases = lm_cases(runs["patched_transformers"], "pad_eos")
+    kinds = {name.rsplit("-", 1)[0] for name in cases}
+    assert {"pt-dict-right", "pt-dict-left", "pt-list-right", "pt-list-left", "np-dict-left", "np-list-left"} <= kinds
+    if find_spec("tensorflow") is not None:  # tf_call exists on transformers 4.x only
+        assert {"tf-dict-left", "tf-list-left"} <= kinds
+    for name, case in cases.items():
+        assert case["labels"] == expected_lm_labels(case), name
+        real, labelled = eos_labels(case)
+        assert labelled == real, name
+
+
+def test_patched_transformers_equals_stock_when_pad_is_not_eos(runs):
+    stock, patched = lm_cases(runs["stock"], "pad_pad"), lm_cases(runs["patched_transformers"], "pad_pad")
+    assert stock.keys() == patched.keys() and stock
+    for name in stock:
+        assert patched[name] == stock[name], name
+        assert patched[name]["labels"] == expected_lm_labels(patched[name]), name
+
+
+@needs_trl_patch
+def test_completion_only_collator_keeps_the_response_eos_on_stock_transformers(runs):
+    cases = {k: v for k, v in runs["patched_trl"]["cases"].items() if k.endswith("pad_eos")}
+    for name, case in cases.items():
+        if name.startswith("completion-"):
+            assert case["labels"] == expected_completion_labels(case), name
+        elif name.startswith("multi_turn-"):
+            kept = [
+                word
+                for i, labels in enumerate(case["labels"])
+                for word, j in zip(case["texts"][i].split(), own_positions(case, i))
+                if labels[j] != IGNORE
+            ]
+            assert kept == ["yes", "</s>", "no", "</s>", "yes", "</s>"], name
+        elif name.startswith("padding_free-"):
+            # One flattened row: each example's response and EOS labelled, everything else masked.
+            expected = []
+            for text in case["texts"]:
+                words = text.split()
+                response_at = words.index("Answer:") + 1
+                expected += [False] * response_at + [True] * (len(words) - response_at)
+            assert [label != IGNORE for label in case["labels"][0]] == expected, name
+            assert case["labels"][0][-1] == case["eos_token_id"], name
+    stock = runs["stock"]["cases"]
+    assert any(eos_labels(stock[name])[1] < eos_labels(case)[1] for name, case in cases.items())
+
+
+@needs_trl_patch
+def test_completion_only_collator_equals_stock_when_pad_is_not_eos(runs):
+    stock = {k: v for k, v in runs["stock"]["cases"].items() if not k.startswith(("pt-", "np-", "tf-"))}
+    patched = runs["patched_trl"]["cases"]
+    pad_not_eos = [name for name in stock if name.endswith("pad_pad")]
+    assert pad_not_eos
+    for name in pad_not_eos:
+        assert patched[name] == stock[name], name
+        if name.startswith("completion-"):
+            assert patched[name]["labels"] == expected_completion_labels(patched[name]), name
