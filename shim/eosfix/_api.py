@@ -11,7 +11,7 @@ import sys
 
 from eosfix import _importhook
 from eosfix._log import AUTOPATCH_ENV, autopatch_by_env, disabled_by_env, logger
-from eosfix.targets import load_targets
+from eosfix.targets import TARGETS, load_target
 
 # What the program asked for last: True after apply(), False after revert().
 # It decides whether a post-import hook still patches; whether a class *is*
@@ -26,14 +26,12 @@ def _patch_on_import(module):
     """Post-import hook: patch the freshly imported module; never raise into the import."""
     if not _wanted or disabled_by_env():
         return
-    from eosfix import _patcher
+    try:
+        from eosfix import _patcher
 
-    for target in load_targets():
-        if target.MODULE == module.__name__:
-            try:
-                _patcher.patch(target, module)
-            except Exception:
-                logger().exception("eosfix: patching %s failed; it is left as it was.", module.__name__)
+        _patcher.patch(load_target(module.__name__), module)
+    except Exception:
+        logger().exception("eosfix: patching %s failed; it is left as it was.", module.__name__)
 
 
 def apply(children=True):
@@ -56,9 +54,9 @@ def apply(children=True):
     if children and not autopatch_by_env():
         os.environ[AUTOPATCH_ENV] = "1"
         _set_env_for_children = True
-    for target in load_targets():
+    for name in TARGETS:
         # Patches at once when the module is already imported, else on import.
-        _importhook.when_imported(target.MODULE, _patch_on_import)
+        _importhook.when_imported(name, _patch_on_import)
     return is_applied()
 
 
@@ -72,23 +70,22 @@ def revert():
     if _set_env_for_children:
         os.environ.pop(AUTOPATCH_ENV, None)
         _set_env_for_children = False
-    for target in load_targets():
-        _importhook.discard(target.MODULE, _patch_on_import)
-        module = sys.modules.get(target.MODULE)
+    for name in TARGETS:
+        _importhook.discard(name, _patch_on_import)
+        module = sys.modules.get(name)
         if module is not None:
             from eosfix import _patcher
 
-            _patcher.unpatch(target, module)
+            _patcher.unpatch(load_target(name), module)
 
 
 def is_applied():
     """True when every target module is imported and carries eosfix's enabled wrappers."""
-    targets = load_targets()
-    if not all(target.MODULE in sys.modules for target in targets):
+    if not all(name in sys.modules for name in TARGETS):
         return False
     from eosfix import _patcher
 
-    return all(_patcher.is_patched(target, sys.modules[target.MODULE]) for target in targets)
+    return all(_patcher.is_patched(load_target(name), sys.modules[name]) for name in TARGETS)
 
 
 class patched:

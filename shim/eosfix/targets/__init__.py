@@ -18,10 +18,15 @@ Every target module has the same small contract, read by ``eosfix._patcher``:
     wrapper was written for.
 """
 
-TARGET_MODULES = ("eosfix.targets.transformers_collator",)
+# The module each target patches -> the eosfix module that describes it. The
+# post-import hooks need only the keys, so registering them imports nothing.
+TARGETS = {
+    "transformers.data.data_collator": "eosfix.targets.transformers_collator",
+}
 
 
-def load_targets():
+def load_target(patched_module):
+    """The target module for ``patched_module`` (a key of ``TARGETS``)."""
     import importlib
 
-    return [importlib.import_module(name) for name in TARGET_MODULES]
+    return importlib.import_module(TARGETS[patched_module])
