@@ -1,0 +1,366 @@
+"""``eosfix demo``: a tiny model learns to stop with eosfix, and never learns it without.
+
+Offline and on the CPU, in about a minute. The data is synthetic and
+deterministic, in the format of the Hugging Face Gemma quotes tutorial::
+
+    Quote: river stone bright song Author: Ada Lovelace </s>
+
+Each of six authors writes about one theme, and a quote's first word names
+its theme, so the author can be learnt from the quote. A random-init
+``LlamaForCausalLM`` (two layers, hidden size 64) is trained twice, with the
+same seed, initial weights and batch order, through transformers' real
+``DataCollatorForLanguageModeling(mlm=False)`` with ``pad_token = eos_token``:
+once stock, once with eosfix applied. Then greedy generation on held-out
+quotes shows whether the model names the right author and stops.
+
+Stock, the collator drops every EOS label, so EOS is never a target and the
+model runs on after the name; with eosfix it stops.
+"""
+
+import argparse
+import contextlib
+import json
+import random
+import sys
+import time
+
+AUTHORS = (
+    ("Ada", "Lovelace"), ("Alan", "Turing"), ("Grace", "Hopper"),
+    ("Emmy", "Noether"), ("Marie", "Curie"), ("Niels", "Bohr"),
+)
+# One theme per author: a quote's first word comes from its author's theme.
+THEMES = (
+    ("engine", "number", "loom", "pattern", "poetry", "machine", "card", "weave"),
+    ("code", "mind", "puzzle", "logic", "tape", "symbol", "rule", "state"),
+    ("ship", "bug", "compiler", "language", "navy", "program", "clock", "ask"),
+    ("ring", "field", "symmetry", "algebra", "ideal", "form", "group", "law"),
+    ("light", "radium", "glow", "element", "lab", "ray", "salt", "metal"),
+    ("atom", "orbit", "jump", "quantum", "shell", "spectrum", "ice", "wave"),
+)
+# Filler words that may follow the first word of any quote.
+COMMON = (
+    "the", "of", "is", "a", "we", "all", "never", "more", "than", "what",
+    "life", "fear", "know", "great", "small", "time", "work", "dream",
+)
+EXTRA_TOKENS = 3  # how far past the answer generation may run before it counts as not stopping
+
+
+class DemoError(Exception):
+    """The demo cannot show the difference here (eosfix could not be applied)."""
+
+
+def build_data(seed, n_train, n_test):
+    """(train, test): disjoint lists of (quote words, author index), the same for a given seed."""
+    rng = random.Random(seed)
+    vocabulary = [word for theme in THEMES for word in theme] + list(COMMON)
+    quotes, seen = [], set()
+    while len(quotes) < n_train + n_test:
+        author = rng.randrange(len(AUTHORS))
+        words = (rng.choice(THEMES[author]), *rng.choices(vocabulary, k=rng.randint(2, 5)))
+        if words not in seen:
+            seen.add(words)
+            quotes.append((words, author))
+    return quotes[:n_train], quotes[n_train:]
+
+
+def prompt_text(words):
+    return "Quote: " + " ".join(words) + " Author:"
+
+
+def training_text(words, author, eos_token):
+    return f"{prompt_text(words)} {' '.join(AUTHORS[author])} {eos_token}"
+
+
+def demo_tokenizer():
+    from eosfix._offline import make_tokenizer
+
+    words = ["Quote:", "Author:", *(w for t in THEMES for w in t), *COMMON, *(n for a in AUTHORS for n in a)]
+    return make_tokenizer(words, pad_is_eos=True)
+
+
+def tiny_llama(tokenizer, seed):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=32,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    # Random-init Llama and an offline tokenizer make transformers chatty
+    # (generation config, padding notices); the demo's output is its table.
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def greedy(model, tokenizer, prompts, max_new_tokens):
+    """Greedy continuations (token lists) of ``prompts``; prompts of one length run as one batch."""
+    import torch
+
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    outputs = [None] * len(prompts)
+    by_length = {}
+    for index, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(index)
+    model.eval()
+    with torch.no_grad():
+        for indices in by_length.values():
+            ids = torch.tensor([encoded[i] for i in indices])
+            for _ in range(max_new_tokens):
+                logits = model(input_ids=ids, use_cache=False).logits[:, -1]
+                ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=1)
+            width = len(encoded[indices[0]])
+            for row, i in zip(ids.tolist(), indices):
+                outputs[i] = tokenizer.convert_ids_to_tokens(row[width:])
+    model.train()
+    return outputs
+
+
+def score(model, tokenizer, test):
+    """(stop_rate, exact_rate, author_rate, generations) on the held-out quotes."""
+    eos = tokenizer.eos_token
+    answer_length = 2
+    generations = greedy(model, tokenizer, [prompt_text(w) for w, _ in test], answer_length + EXTRA_TOKENS)
+    stops = exact = right_author = 0
+    for tokens, (_, author) in zip(generations, test):
+        stops += eos in tokens
+        exact += tokens[: answer_length + 1] == [*AUTHORS[author], eos]
+        right_author += tokens[:answer_length] == list(AUTHORS[author])
+    return stops / len(test), exact / len(test), right_author / len(test), generations
+
+
+def train_once(name, tokenizer, train_texts, test, args, progress):
+    """Train one tiny Llama; return its record (losses, rates, audit, seconds) and the model."""
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+
+    from eosfix.audit import audit
+
+    examples = [tokenizer(text) for text in train_texts]
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    coverage = audit(collator, examples=examples[: 4 * args.batch_size], batches=4).coverage
+
+    model = tiny_llama(tokenizer, args.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / args.steps)
+    order = torch.Generator().manual_seed(args.seed)  # the same batch order for both runs
+    permutation, cursor = torch.randperm(len(examples), generator=order), 0
+
+    losses, history = [], []
+    start = time.perf_counter()
+    bar = progress(total=args.steps, desc=f"{name:>5}")
+    for step in range(1, args.steps + 1):
+        if cursor + args.batch_size > len(examples):
+            permutation, cursor = torch.randperm(len(examples), generator=order), 0
+        batch = collator([examples[i] for i in permutation[cursor: cursor + args.batch_size].tolist()])
+        cursor += args.batch_size
+        # transformers 4.42's fast tokenizer adds token_type_ids, which Llama does not take.
+        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        bar.update(1)
+        if step % args.eval_every == 0 or step == args.steps:
+            stop_rate, exact_rate, _, _ = score(model, tokenizer, test)
+            history.append((step, stop_rate, exact_rate))
+            bar.set_postfix(loss=f"{loss.item():.3f}", stop=f"{stop_rate:.2f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+
+    stop_rate, exact_rate, author_rate, generations = score(model, tokenizer, test)
+    tail = losses[-max(1, args.steps // 10):]
+    record = {
+        "stop_rate": stop_rate,
+        "exact_rate": exact_rate,
+        "author_rate": author_rate,
+        "eos_label_coverage": coverage,
+        "final_loss": round(sum(tail) / len(tail), 4),
+        "seconds": round(seconds, 1),
+        "history": [{"step": s, "stop_rate": r, "exact_rate": e} for s, r, e in history],
+        "samples": [_shown(tokens, tokenizer.eos_token) for tokens in generations[: args.samples]],
+    }
+    return record, losses
+
+
+def _shown(tokens, eos_token):
+    """A generation as text, cut after its first EOS (what a generate() call would return)."""
+    if eos_token in tokens:
+        tokens = tokens[: tokens.index(eos_token) + 1]
+    return " ".join(tokens)
+
+
+def _progress_factory(enabled):
+    from tqdm.auto import tqdm
+
+    def progress(**kwargs):
+        return tqdm(file=sys.stderr, disable=not enabled, leave=False, dynamic_ncols=True, **kwargs)
+
+    return progress
+
+
+def run(args):
+    """Train stock and fixed; return ``({"stock": ..., "fixed": ...}, loss curves)``."""
+    import torch
+
+    import eosfix
+
+    tokenizer = demo_tokenizer()
+    train, test = build_data(args.seed, args.train_size, args.test_size)
+    texts = [training_text(words, author, tokenizer.eos_token) for words, author in train]
+    progress = _progress_factory(args.progress)
+
+    was_applied = eosfix.is_applied()
+    was_deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    # A model this small runs fastest on one thread: more threads spend their
+    # time waiting on each other (ten times slower on a busy 2-core machine),
+    # and one thread gives the same numbers on every machine.
+    torch.set_num_threads(1)
+    results, curves = {}, {}
+    try:
+        with _quiet_transformers():
+            eosfix.revert()
+            results["stock"], curves["stock"] = train_once("stock", tokenizer, texts, test, args, progress)
+            with eosfix.patched():
+                if not eosfix.is_applied():
+                    raise DemoError("eosfix could not be applied here (is EOSFIX_DISABLE set?); see `eosfix doctor`")
+                results["fixed"], curves["fixed"] = train_once("fixed", tokenizer, texts, test, args, progress)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        torch.set_num_threads(threads)
+        if was_applied:
+            eosfix.apply()
+    prompts = [prompt_text(words) for words, _ in test[: args.samples]]
+    for run_record in results.values():
+        run_record["samples"] = [
+            {"prompt": p, "generated": g} for p, g in zip(prompts, run_record["samples"])
+        ]
+    return results, curves
+
+
+def render(results, settings):
+    stock, fixed = results["stock"], results["fixed"]
+
+    def row(label, key, fmt):
+        return f"  {label:<28}{fmt(stock[key]):>10}{fmt(fixed[key]):>12}"
+
+    def rate(value):
+        return "n/a" if value is None else f"{value:.2f}"
+
+    lines = [
+        "eosfix demo: a tiny Llama learns 'Quote: ... Author: <name> </s>' with pad_token = eos_token",
+        "  transformers {transformers}, torch {torch}; {steps} steps, batch {batch_size}, "
+        "{train_size} training quotes, {test_size} held-out, seed {seed}".format(**settings),
+        "",
+        f"  {'':<28}{'stock':>10}{'with eosfix':>12}",
+        row("EOS label coverage", "eos_label_coverage", rate),
+        row("final training loss", "final_loss", lambda v: f"{v:.3f}"),
+        row("stop rate (held-out)", "stop_rate", rate),
+        row("right author named", "author_rate", rate),
+        row("exact-answer rate", "exact_rate", rate),
+        row("training seconds", "seconds", lambda v: f"{v:.1f}"),
+        "",
+        f"  stop rate: generation emits </s> within {EXTRA_TOKENS} tokens after the author's name;",
+        "  exact answer: the right author, then </s> at once.",
+        "",
+        "  sample generations on held-out quotes:",
+    ]
+    for stock_sample, fixed_sample in zip(stock["samples"], fixed["samples"]):
+        lines += [
+            f"    {stock_sample['prompt']}",
+            f"      stock:       {stock_sample['generated']}",
+            f"      with eosfix: {fixed_sample['generated']}",
+        ]
+    return "\n".join(lines)
+
+
+def plot(results, curves, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axes, rate_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, label in (("stock", "stock"), ("fixed", "with eosfix")):
+        loss_axes.plot(range(1, len(curves[name]) + 1), curves[name], label=label, linewidth=1)
+        history = results[name]["history"]
+        steps = [point["step"] for point in history]
+        rate_axes.plot(steps, [point["stop_rate"] for point in history], marker="o", label=f"{label}: stop rate")
+        rate_axes.plot(steps, [point["exact_rate"] for point in history], linestyle="--",
+                       label=f"{label}: exact answer")
+    loss_axes.set(title="training loss", xlabel="step", ylabel="loss")
+    rate_axes.set(title="held-out quotes", xlabel="step", ylabel="rate", ylim=(-0.05, 1.05))
+    loss_axes.legend()
+    rate_axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="eosfix demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=600, help="training steps per run (default 600)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for data, weights and batch order (default 0)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--train-size", type=int, default=1200, help="training quotes (default 1200)")
+    parser.add_argument("--test-size", type=int, default=200, help="held-out quotes (default 200)")
+    parser.add_argument("--eval-every", type=int, default=None, help="steps between held-out evaluations")
+    parser.add_argument("--samples", type=int, default=4, help="sample generations to show")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object, last")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw loss curves and stop rates (needs matplotlib)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return parser
+
+
+def main(argv=None):
+    import importlib.util
+
+    args = _parser().parse_args(argv)
+    if args.steps < 1 or args.batch_size < 1 or args.train_size < args.batch_size or args.test_size < 1:
+        print("eosfix demo: need --steps >= 1, --test-size >= 1 and --train-size >= --batch-size", file=sys.stderr)
+        return 2
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("eosfix demo: --plot needs matplotlib: pip install 'eosfix[plot]' (or pip install matplotlib)",
+              file=sys.stderr)
+        return 2
+    args.eval_every = args.eval_every or max(1, args.steps // 6)
+    args.progress = args.progress and sys.stderr.isatty()
+
+    from importlib import metadata
+
+    try:
+        results, curves = run(args)
+    except DemoError as error:
+        print(f"eosfix demo: {error}", file=sys.stderr)
+        return 1
+    settings = {
+        "transformers": metadata.version("transformers"), "torch": metadata.version("torch"),
+        **{key: getattr(args, key) for key in ("steps", "batch_size", "train_size", "test_size", "seed", "lr")},
+    }
+    print(render(results, settings))
+    if args.plot:
+        plot(results, curves, args.plot)
+        print(f"\n  plot written to {args.plot}")
+    if args.json:
+        print(json.dumps({**results, "settings": settings}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
