@@ -195,10 +195,9 @@ def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, 
         assert "nearest supported version: 0.19.1" in out and "removed DataCollatorForCompletionOnlyLM" in out
 
 
-def test_module_runs_as_a_command():
-    proc = subprocess.run(
-        [sys.executable, "-m", "eosfix.vendor", "--help"], capture_output=True, text=True, check=False
-    )
+@pytest.mark.parametrize("command", [["eosfix", "vendor"], ["eosfix.vendor"]], ids=["eosfix vendor", "module"])
+def test_runs_as_a_command(command):
+    proc = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "usage: eosfix vendor" in proc.stdout
 
 
