@@ -24,13 +24,13 @@ number generator as it found it, so training sees the same data in the same
 order afterwards: see :func:`audit`.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import itertools
-import random
 import sys
 from collections.abc import Mapping
-from typing import Optional
 
 from eosfix.labels import IGNORE_INDEX
 
@@ -60,15 +60,15 @@ class EOSAudit:
     eos_labelled: int
     eos_lost: int
     eos_in_masked_spans: int
-    coverage: Optional[float]
+    coverage: float | None
     pad_is_eos: bool
     patched: bool
     ok: bool
     advice: str
     batches: int = 0
     has_labels: bool = True
-    eos_token_id: Optional[int] = None
-    pad_token_id: Optional[int] = None
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
     counted_by: str = "attention_mask"
     collator: str = ""
 
@@ -109,11 +109,42 @@ def _to_numpy(array):
     return np.asarray(array)
 
 
+def _ids_of(example):
+    return example["input_ids"] if isinstance(example, Mapping) else example
+
+
+def _tokens_from_lengths(input_ids, examples, padding_side):
+    """Mask of the positions each example fills in the padded batch."""
+    import numpy as np
+
+    width = input_ids.shape[1]
+    lengths = np.array([len(_ids_of(example)) for example in examples]).reshape(-1, 1)
+    positions = np.arange(width).reshape(1, -1)
+    return positions >= width - lengths if padding_side == "left" else positions < lengths
+
+
+def _without_edge_runs(input_ids, tokens, pad_token_id):
+    """``tokens`` minus what looks like padding inside them, with pad == eos.
+
+    A run of pad ids at the start of a row's tokens is padding; of a run at
+    the end, the first is the EOS and the rest are padding. It is the guess
+    eosfix's label rule makes, so the audit counts the EOS the fix keeps.
+    """
+    import numpy as np
+
+    is_pad = (input_ids == pad_token_id) & tokens
+    content = tokens & ~is_pad
+    leading = is_pad & (np.cumsum(content, axis=1) == 0)
+    trailing = is_pad & (np.cumsum(content[:, ::-1], axis=1)[:, ::-1] == 0) & ~leading
+    trailing_after_first = trailing.copy()
+    trailing_after_first[:, 0] = False
+    trailing_after_first[:, 1:] &= trailing[:, :-1]
+    return tokens & ~leading & ~trailing_after_first
+
+
 def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
     """(mask of the positions that hold the examples' own tokens, how it was decided)."""
     import numpy as np
-
-    from eosfix import labels as rule
 
     input_ids = batch["input_ids"]
     attention_mask = batch.get("attention_mask")
@@ -122,17 +153,14 @@ def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
     if pad_token_id is None or pad_token_id != eos_token_id:
         return np.ones(input_ids.shape, dtype=bool), "eos ids"
     if examples is not None and len(examples) == input_ids.shape[0]:
-        token_mask = rule._mask_from_lengths(input_ids, examples, padding_side)
+        tokens = _tokens_from_lengths(input_ids, examples, padding_side)
         first = examples[0]
         if isinstance(first, Mapping) and "attention_mask" in first:
-            return token_mask, "example lengths"
-        # Examples without masks may arrive padded already; count their EOS
-        # the way the label rule does, so the audit and the fix agree.
-        padding, _ = rule._edge_padding(input_ids, token_mask, pad_token_id, True)
-        return token_mask & ~padding, "example lengths"
+            return tokens, "example lengths"
+        # Examples without masks may arrive padded already.
+        return _without_edge_runs(input_ids, tokens, pad_token_id), "example lengths"
     everything = np.ones(input_ids.shape, dtype=bool)
-    padding, _ = rule._edge_padding(input_ids, everything, pad_token_id, True)
-    return ~padding, "trailing pad runs"
+    return _without_edge_runs(input_ids, everything, pad_token_id), "trailing pad runs"
 
 
 def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padding_side="right"):
@@ -199,6 +227,8 @@ def _rng_preserved(loader=None):
     ``SeedableRandomSampler`` moves to the next epoch when it runs out.
     Collators may draw from torch, numpy or Python's ``random`` (MLM masking).
     """
+    import random
+
     saved_random = random.getstate()
     numpy = sys.modules.get("numpy")
     saved_numpy = numpy.random.get_state() if numpy is not None else None
