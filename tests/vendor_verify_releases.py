@@ -1,0 +1,105 @@
+"""Prove each patch in patches/manifest.json against the pristine files of released wheels.
+
+Not a pytest module: it downloads wheels from PyPI (``pip download``), so it is
+run by hand when a patch or a version range changes, or when upstream
+releases::
+
+    PYTHONPATH=shim python tests/vendor_verify_releases.py                 # every release in the ranges
+    PYTHONPATH=shim python tests/vendor_verify_releases.py transformers==5.24.0 trl==0.19.1
+
+For each release it takes the patched file out of the wheel and, for every
+patch of that package, checks what the manifest claims: inside the patch's
+range ``git apply --check`` succeeds, the patch applies, its reverse then
+checks, and it does not apply a second time; outside the range it must not
+apply (so a range that is too narrow shows up too). The patches of one
+release are applied in manifest order, as ``eosfix vendor`` does. The wheels
+stay in the cache directory (``--cache``, default a temporary one).
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from packaging.version import Version
+
+from eosfix import vendor
+
+FIRST_RELEASE_CHECKED = {"transformers": Version("4.30.0"), "trl": Version("0.7.0")}
+
+
+def releases(package):
+    """Every release of ``package`` on PyPI from the first one the patches cover on."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "index", "versions", package], capture_output=True, text=True, check=True
+    )
+    line = next(text for text in proc.stdout.splitlines() if text.startswith("Available versions:"))
+    versions = [Version(v.strip()) for v in line.split(":", 1)[1].split(",")]
+    return sorted(v for v in versions if v >= FIRST_RELEASE_CHECKED[package] and not v.is_prerelease)
+
+
+def pristine_file(package, version, patch_file, cache):
+    wheel_dir = cache / f"{package}-{version}"
+    if not any(wheel_dir.glob("*.whl")):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+             f"{package}=={version}", "-d", str(wheel_dir)],
+            check=True,
+        )  # fmt: skip
+    with zipfile.ZipFile(next(wheel_dir.glob("*.whl"))) as wheel:
+        return wheel.read(patch_file)
+
+
+def verify(package, version, patches, cache):
+    """One line per patch: ``ok`` where the manifest's claim holds, else what went wrong."""
+    own = [p for p in patches if p.package == package]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / package
+        copy = vendor.VendoredPackage(package, directory, version)
+        for relative in sorted({p.file for p in own}):
+            try:
+                content = pristine_file(package, version, relative, cache)
+            except KeyError:
+                content = None  # the file is gone in this release (tf_call in 5.x is a hunk, not a file)
+            if content is not None:
+                (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / relative).write_bytes(content)
+        results = []
+        for patch in own:
+            in_range = patch.versions.contains(version, prereleases=True)
+            fits = (Path(tmp) / patch.file).is_file() and vendor.git_apply(patch, copy, "--check")[0]
+            if not in_range:
+                results.append((patch, "ok (outside range, does not apply)" if not fits else "APPLIES OUTSIDE RANGE"))
+                continue
+            applied = fits and vendor.git_apply(patch, copy)[0]
+            round_trip = applied and vendor.git_apply(patch, copy, "--check", "--reverse")[0]
+            again = applied and vendor.git_apply(patch, copy, "--check")[0]
+            ok = fits and applied and round_trip and not again
+            results.append((patch, "ok" if ok else f"FAILS (check={fits} apply={applied} reverse={round_trip})"))
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("requirements", nargs="*", help="package==version; default: every release of both")
+    parser.add_argument("--cache", type=Path, help="where to keep the downloaded wheels")
+    args = parser.parse_args(argv)
+    patches, _ = vendor.load_manifest()
+    if args.requirements:
+        wanted = [(name, Version(version)) for name, version in (r.split("==") for r in args.requirements)]
+    else:
+        wanted = [(name, version) for name in ("transformers", "trl") for version in releases(name)]
+    cache = args.cache or Path(tempfile.mkdtemp(prefix="eosfix-wheels-"))
+    failures = 0
+    for name, version in wanted:
+        for patch, verdict in verify(name, version, patches, cache):
+            print(f"{name} {version}\t{patch.name}\t{verdict}")
+            failures += not verdict.startswith("ok")
+    print(f"{len(wanted)} releases, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
