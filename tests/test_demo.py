@@ -1,0 +1,99 @@
+"""``eosfix demo`` in a real process, at a reduced size (the full run is a benchmark, kept out of the suite)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+# Small, yet the stock model has already learnt to name authors and the fixed
+# one to stop: fixed stops on every held-out quote from the first evaluation.
+QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-every", "40", "--no-progress"]
+
+
+def demo(*args, code=None):
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.demo"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+
+
+@pytest.fixture(scope="module")
+def quick_run():
+    proc = demo(*QUICK, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_json_shape(quick_run):
+    _, result = quick_run
+    assert {"stock", "fixed"} <= set(result)
+    for run in (result["stock"], result["fixed"]):
+        for key in ("stop_rate", "exact_rate", "eos_label_coverage", "final_loss", "seconds"):
+            assert isinstance(run[key], (int, float)), key
+        assert 0 <= run["stop_rate"] <= 1 and 0 <= run["exact_rate"] <= run["stop_rate"]
+        assert [point["step"] for point in run["history"]] == [40, 80]
+        assert run["samples"] and {"prompt", "generated"} <= set(run["samples"][0])
+
+
+def test_fixed_model_stops_and_stock_does_not(quick_run):
+    _, result = quick_run
+    stock, fixed = result["stock"], result["fixed"]
+    assert stock["eos_label_coverage"] == 0.0 and fixed["eos_label_coverage"] == 1.0
+    assert stock["stop_rate"] <= 0.1
+    assert fixed["stop_rate"] >= 0.9
+
+
+def test_text_report_and_clean_stderr(quick_run):
+    proc, _ = quick_run
+    assert "stop rate (held-out)" in proc.stdout and "with eosfix:" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def small_args(*extra):
+    from eosfix.demo import _parser
+
+    args = _parser().parse_args(["--steps", "6", "--train-size", "32", "--test-size", "8", "--eval-every", "3", *extra])
+    args.progress = False
+    return args
+
+
+def test_same_seed_same_numbers(unpatched):
+    from eosfix.demo import run
+
+    first, first_curves = run(small_args())
+    again, again_curves = run(small_args())
+    assert again == first and again_curves == first_curves
+    other, other_curves = run(small_args("--seed", "1"))
+    assert other_curves != first_curves
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
+    # find_spec reports a module set to None in sys.modules as missing.
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from eosfix.demo import main\n"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    proc = demo("--plot", str(tmp_path / "demo.png"), code=code)
+    assert proc.returncode == 2
+    assert "--plot needs matplotlib" in proc.stderr and "eosfix[plot]" in proc.stderr
+    assert not (tmp_path / "demo.png").exists()
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "demo.png"
+    proc = demo("--steps", "20", "--train-size", "64", "--test-size", "10", "--no-progress", "--plot", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_run_restores_the_patch_state(applied, unpatched):
+    import eosfix
+    from eosfix.demo import run
+
+    if applied:
+        eosfix.apply()
+    run(small_args())
+    assert eosfix.is_applied() is applied
