@@ -198,6 +198,8 @@ def git_apply(patch, package, *options):
     # A vendored copy usually lives in its project's repository, so stop the
     # search for a repository at the package directory.
     env["GIT_CEILING_DIRECTORIES"] = str(package.directory.parent)
+    # The messages read below ("Skipped patch", "patch failed: FILE:LINE") are translated in other locales.
+    env["LC_ALL"] = "C"
     command = [git, "apply", "--verbose", f"-p{patch.strip}", *options, str(patch.path)]
     result = subprocess.run(command, check=False, cwd=package.directory, env=env, capture_output=True, text=True)
     output = result.stdout + result.stderr
