@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import eosfix
-from eosfix.audit import EOSLabelError, audit, count_eos_labels
+from eosfix.audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
 
 from conftest import build_tokenizer, installed, run_python, version_in
 from test_trl import tiny_model
@@ -297,7 +297,7 @@ def train_with_callback(tmp_path, callback):
 
 
 def test_callback_warns_on_the_broken_setup(tmp_path, unpatched, caplog):
-    from eosfix.callback import EOSLabelCallback, EOSLabelWarning
+    from eosfix.callback import EOSLabelCallback
 
     with caplog.at_level(logging.WARNING, logger="eosfix"), pytest.warns(EOSLabelWarning, match="lost their label"):
         callback = train_with_callback(tmp_path, EOSLabelCallback())
@@ -314,7 +314,7 @@ def test_callback_strict_raises_before_training(tmp_path, unpatched):
 
 
 def test_callback_is_quiet_when_fixed(tmp_path, unpatched, caplog):
-    from eosfix.callback import EOSLabelCallback, EOSLabelWarning
+    from eosfix.callback import EOSLabelCallback
 
     with eosfix.patched(), warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "eosfix"):
         warnings.simplefilter("always")

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 
 from eosfix.labels import IGNORE_INDEX
 
-__all__ = ["EOSAudit", "EOSLabelError", "audit", "count_eos_labels"]
+__all__ = ["EOSAudit", "EOSLabelError", "EOSLabelWarning", "audit", "count_eos_labels"]
 
 
 class EOSLabelError(RuntimeError):
@@ -43,6 +43,10 @@ class EOSLabelError(RuntimeError):
     def __init__(self, message, report=None):
         super().__init__(message)
         self.report = report
+
+
+class EOSLabelWarning(UserWarning):
+    """Real EOS tokens in the training batches lost their labels (``EOSLabelCallback`` without strict)."""
 
 
 @dataclasses.dataclass
@@ -268,7 +272,10 @@ def _loader_batches(loader, count):
     dataset = loader.dataset
     if loader.batch_sampler is None:
         # No automatic batching: collate_fn receives one sample at a time.
-        stream = iter(dataset) if isinstance(dataset, torch.utils.data.IterableDataset) else map(dataset.__getitem__, loader.sampler)
+        if isinstance(dataset, torch.utils.data.IterableDataset):
+            stream = iter(dataset)
+        else:
+            stream = map(dataset.__getitem__, loader.sampler)
         for sample in itertools.islice(stream, count):
             yield loader.collate_fn(sample), None
         return

@@ -4,8 +4,9 @@
     trainer.add_callback(eosfix.EOSLabelCallback(strict=True))  # raise EOSLabelError
 
 When real EOS tokens in the first batch lost their labels (the
-``pad_token == eos_token`` bug), it warns once, with the audit in the message,
-and logs the same to the ``eosfix`` logger; with ``strict=True`` it raises
+``pad_token == eos_token`` bug), it warns with an
+:class:`eosfix.audit.EOSLabelWarning` that carries the audit, and logs the
+same to the ``eosfix`` logger; with ``strict=True`` it raises
 :class:`eosfix.audit.EOSLabelError`, a ``RuntimeError``, before the first
 step. The audit leaves the data order alone (see :func:`eosfix.audit.audit`).
 This module imports transformers; ``import eosfix`` reaches it only on demand.
@@ -16,13 +17,9 @@ import warnings
 from transformers import TrainerCallback
 
 from eosfix._log import logger
-from eosfix.audit import EOSLabelError, _tokenizer_of, _unwrap_collator, audit
+from eosfix.audit import EOSLabelError, EOSLabelWarning, _tokenizer_of, _unwrap_collator, audit
 
 __all__ = ["EOSLabelCallback", "EOSLabelError", "EOSLabelWarning"]
-
-
-class EOSLabelWarning(UserWarning):
-    """Real EOS tokens in the training batches lost their labels."""
 
 
 class EOSLabelCallback(TrainerCallback):
