@@ -12,9 +12,10 @@ import pytest
 QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-every", "40", "--no-progress"]
 
 
-def demo(*args, code=None):
+def demo(*args, code=None, env=None):
     command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.demo"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,12 @@ def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert "--plot needs matplotlib" in proc.stderr and "eosfix[plot]" in proc.stderr
     assert not (tmp_path / "demo.png").exists()
+
+
+def test_disabled_eosfix_is_a_clear_error():
+    proc = demo("--steps", "2", env={"EOSFIX_DISABLE": "1"})
+    assert proc.returncode == 1
+    assert "EOSFIX_DISABLE is set" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_plot(tmp_path):

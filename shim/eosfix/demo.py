@@ -1,6 +1,6 @@
 """``eosfix demo``: a tiny model learns to stop with eosfix, and never learns it without.
 
-Offline and on the CPU, in about a minute. The data is synthetic and
+Offline and on the CPU, in well under a minute. The data is synthetic and
 deterministic, in the format of the Hugging Face Gemma quotes tutorial::
 
     Quote: river stone bright song Author: Ada Lovelace </s>
@@ -225,7 +225,10 @@ def run(args):
     import transformers.data.data_collator  # noqa: F401  (a pending eosfix.apply() lands here)
 
     import eosfix
+    from eosfix._log import disabled_by_env
 
+    if disabled_by_env():
+        raise DemoError("EOSFIX_DISABLE is set, so eosfix stays off and both runs would be stock")
     tokenizer = demo_tokenizer()
     train, test = build_data(args.seed, args.train_size, args.test_size)
     texts = [training_text(words, author, tokenizer.eos_token) for words, author in train]
@@ -317,15 +320,20 @@ def plot(results, curves, path):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="eosfix demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="eosfix demo",
+        description="Train a tiny Llama twice with pad_token = eos_token, stock and with eosfix, "
+        "and compare how often it stops after its answer. Offline, CPU, under a minute.",
+    )
     parser.add_argument("--steps", type=int, default=600, help="training steps per run (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data, weights and batch order (default 0)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate, decayed linearly (default 3e-3)")
     parser.add_argument("--train-size", type=int, default=1200, help="training quotes (default 1200)")
     parser.add_argument("--test-size", type=int, default=200, help="held-out quotes (default 200)")
-    parser.add_argument("--eval-every", type=int, default=None, help="steps between held-out evaluations")
-    parser.add_argument("--samples", type=int, default=4, help="sample generations to show")
+    parser.add_argument("--eval-every", type=int, default=None,
+                        help="steps between held-out evaluations (default: a sixth of --steps)")
+    parser.add_argument("--samples", type=int, default=4, help="sample generations to show (default 4)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object, last")
     parser.add_argument("--plot", metavar="FILE.png", help="draw loss curves and stop rates (needs matplotlib)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
