@@ -26,8 +26,18 @@ or explicitly::
     with eosfix.patched():  # applied inside the block only
         ...
 
-``EOSFIX_DISABLE=1`` in the environment turns all of it off. ``eosfix doctor``
-reports the installed versions and shows EOS labels before and after.
+To check a training setup, ``eosfix.audit(trainer_or_loader_or_collator,
+examples=None)`` reports how many real EOS tokens keep their labels
+(``ok``, ``coverage``, ``advice``) without changing the data order, and
+``trainer.add_callback(eosfix.EOSLabelCallback(strict=False))`` runs that
+check on the first batch when training starts.
+
+``EOSFIX_DISABLE=1`` in the environment turns all of it off;
+``EOSFIX_AUTOPATCH=1`` patches every new Python process at start (DataLoader
+workers, torchrun and accelerate ranks), and ``apply()`` sets it for the
+children of the process that calls it. ``eosfix doctor`` reports the
+installed versions and shows EOS labels before and after; ``eosfix demo``
+trains a tiny model both ways.
 Problems are logged to the ``eosfix`` logger; library errors pass through
 unchanged.
 """
@@ -36,13 +46,27 @@ from eosfix._api import apply, is_applied, patched, revert
 
 __version__ = "0.1.0"
 
-__all__ = ["apply", "revert", "is_applied", "patched", "restore_eos_labels", "__version__"]
+__all__ = [
+    "apply", "revert", "is_applied", "patched", "restore_eos_labels",
+    "audit", "EOSAudit", "EOSLabelError", "EOSLabelWarning", "EOSLabelCallback", "__version__",
+]
+
+# Everything but the switch is imported on demand: `import eosfix.autopatch`
+# runs this module, and must stay within a few milliseconds.
+_LAZY = {
+    "restore_eos_labels": "eosfix.labels",
+    "audit": "eosfix._audit",
+    "EOSAudit": "eosfix._audit",
+    "EOSLabelError": "eosfix._audit",
+    "EOSLabelWarning": "eosfix._audit",
+    # It subclasses transformers' TrainerCallback.
+    "EOSLabelCallback": "eosfix.callback",
+}
 
 
 def __getattr__(name):
-    # The label rule is imported on demand, keeping `import eosfix` cheap.
-    if name == "restore_eos_labels":
-        from eosfix.labels import restore_eos_labels
+    if name in _LAZY:
+        import importlib
 
-        return restore_eos_labels
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'eosfix' has no attribute {name!r}")

@@ -5,10 +5,10 @@
 
 When real EOS tokens in the first batch lost their labels (the
 ``pad_token == eos_token`` bug), it warns with an
-:class:`eosfix.audit.EOSLabelWarning` that carries the audit, and logs the
+:class:`eosfix.EOSLabelWarning` that carries the audit, and logs the
 same to the ``eosfix`` logger; with ``strict=True`` it raises
-:class:`eosfix.audit.EOSLabelError`, a ``RuntimeError``, before the first
-step. The audit leaves the data order alone (see :func:`eosfix.audit.audit`).
+:class:`eosfix.EOSLabelError`, a ``RuntimeError``, before the first
+step. The audit leaves the data order alone (see :func:`eosfix.audit`).
 This module imports transformers; ``import eosfix`` reaches it only on demand.
 """
 
@@ -17,7 +17,7 @@ import warnings
 from transformers import TrainerCallback
 
 from eosfix._log import logger
-from eosfix.audit import EOSLabelError, EOSLabelWarning, _tokenizer_of, _unwrap_collator, audit
+from eosfix._audit import EOSLabelError, EOSLabelWarning, _tokenizer_of, _unwrap_collator, audit
 
 __all__ = ["EOSLabelCallback", "EOSLabelError", "EOSLabelWarning"]
 
@@ -25,7 +25,7 @@ __all__ = ["EOSLabelCallback", "EOSLabelError", "EOSLabelWarning"]
 class EOSLabelCallback(TrainerCallback):
     """Audit the first ``batches`` training batches at ``on_train_begin``.
 
-    ``report`` holds the last :class:`eosfix.audit.EOSAudit` (None before
+    ``report`` holds the last :class:`eosfix.EOSAudit` (None before
     training starts, or when transformers handed over no train dataloader).
     """
 

@@ -149,7 +149,7 @@ def train_once(name, tokenizer, train_texts, test, args, progress):
     import torch
     from transformers import DataCollatorForLanguageModeling
 
-    from eosfix.audit import audit
+    from eosfix._audit import audit
 
     examples = [tokenizer(text) for text in train_texts]
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)

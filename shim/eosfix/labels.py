@@ -35,6 +35,7 @@ __all__ = [
     "AmbiguousPaddingWarning",
     "causal_lm_labels",
     "padding_mask",
+    "pre_padding",
     "restore_eos_labels",
 ]
 
@@ -127,9 +128,10 @@ def _run_starts(runs):
     return starts
 
 
-def _edge_padding(input_ids, padding, pad_token_id, pad_is_eos):
+def pre_padding(input_ids, padding, pad_token_id, pad_is_eos):
     """Positions inside the examples' own tokens that are pre-padding.
 
+    ``padding`` marks what is already known to be padding (the collator's).
     Returns ``(pre_padding, guessed)``: a boolean mask of the leading and
     trailing runs of pad ids within each example (the first token of a
     trailing run is left out when pad == eos: it is the EOS), and whether,
@@ -152,13 +154,14 @@ def _edge_padding(input_ids, padding, pad_token_id, pad_is_eos):
     return pre_padding, guessed
 
 
-def padding_mask(batch, examples, padding_side="right", pad_token_id=None, eos_token_id=None):
+def padding_mask(batch, examples, padding_side="right", pad_token_id=None, eos_token_id=None, warn=True):
     """Boolean mask of the positions of ``batch["input_ids"]`` that are padding, not tokens of an example.
 
     ``batch`` is the collator's padded output, ``examples`` the list it was
     built from (mappings, id lists, arrays or tensors; it is only read).
     ``pad_token_id`` and ``eos_token_id`` may be callables returning the ids:
-    they are needed only for examples that carry no attention mask.
+    they are needed only for examples that carry no attention mask. With
+    ``warn`` False the pre-padding guess is made silently (for the audit).
     """
     input_ids = batch["input_ids"]
     attention_mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
@@ -179,10 +182,10 @@ def padding_mask(batch, examples, padding_side="right", pad_token_id=None, eos_t
     pad_is_eos = pad_token_id == eos_token_id
     if not _may_be_pre_padded(examples, pad_token_id, pad_is_eos):
         return padding
-    pre_padding, guessed = _edge_padding(input_ids, padding, pad_token_id, pad_is_eos)
-    if guessed:
+    guessed_padding, guessed = pre_padding(input_ids, padding, pad_token_id, pad_is_eos)
+    if guessed and warn:
         _warn_ambiguous()
-    return padding | pre_padding
+    return padding | guessed_padding
 
 
 def _warn_ambiguous():

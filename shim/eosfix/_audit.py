@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import itertools
 import sys
-from collections.abc import Mapping
 
 from eosfix.labels import IGNORE_INDEX
 
@@ -113,42 +112,15 @@ def _to_numpy(array):
     return np.asarray(array)
 
 
-def _ids_of(example):
-    return example["input_ids"] if isinstance(example, Mapping) else example
+def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
+    """(mask of the positions that hold the examples' own tokens, how it was decided).
 
-
-def _tokens_from_lengths(input_ids, examples, padding_side):
-    """Mask of the positions each example fills in the padded batch."""
-    import numpy as np
-
-    width = input_ids.shape[1]
-    lengths = np.array([len(_ids_of(example)) for example in examples]).reshape(-1, 1)
-    positions = np.arange(width).reshape(1, -1)
-    return positions >= width - lengths if padding_side == "left" else positions < lengths
-
-
-def _without_edge_runs(input_ids, tokens, pad_token_id):
-    """``tokens`` minus what looks like padding inside them, with pad == eos.
-
-    A run of pad ids at the start of a row's tokens is padding; of a run at
-    the end, the first is the EOS and the rest are padding. It is the guess
-    eosfix's label rule makes, so the audit counts the EOS the fix keeps.
+    It reads the batch the way eosfix's label rule does (``eosfix.labels``),
+    so the audit counts as real exactly the EOS tokens the fix keeps.
     """
     import numpy as np
 
-    is_pad = (input_ids == pad_token_id) & tokens
-    content = tokens & ~is_pad
-    leading = is_pad & (np.cumsum(content, axis=1) == 0)
-    trailing = is_pad & (np.cumsum(content[:, ::-1], axis=1)[:, ::-1] == 0) & ~leading
-    trailing_after_first = trailing.copy()
-    trailing_after_first[:, 0] = False
-    trailing_after_first[:, 1:] &= trailing[:, :-1]
-    return tokens & ~leading & ~trailing_after_first
-
-
-def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
-    """(mask of the positions that hold the examples' own tokens, how it was decided)."""
-    import numpy as np
+    from eosfix.labels import padding_mask, pre_padding
 
     input_ids = batch["input_ids"]
     attention_mask = batch.get("attention_mask")
@@ -157,14 +129,10 @@ def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
     if pad_token_id is None or pad_token_id != eos_token_id:
         return np.ones(input_ids.shape, dtype=bool), "eos ids"
     if examples is not None and len(examples) == input_ids.shape[0]:
-        tokens = _tokens_from_lengths(input_ids, examples, padding_side)
-        first = examples[0]
-        if isinstance(first, Mapping) and "attention_mask" in first:
-            return tokens, "example lengths"
-        # Examples without masks may arrive padded already.
-        return _without_edge_runs(input_ids, tokens, pad_token_id), "example lengths"
-    everything = np.ones(input_ids.shape, dtype=bool)
-    return _without_edge_runs(input_ids, everything, pad_token_id), "trailing pad runs"
+        padding = padding_mask(batch, examples, padding_side, pad_token_id, eos_token_id, warn=False)
+        return ~padding, "example lengths"
+    guessed, _ = pre_padding(input_ids, np.zeros(input_ids.shape, dtype=bool), pad_token_id, pad_is_eos=True)
+    return ~guessed, "trailing pad runs"
 
 
 def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padding_side="right"):
