@@ -273,9 +273,16 @@ def test_audit_keeps_the_order_of_a_loader_with_its_own_generator(unpatched):
 def test_audit_keeps_the_order_of_a_trainer_loader(tmp_path, unpatched):
     # accelerate's seedable sampler moves to its next epoch when it runs out;
     # the audit asks for more batches than there are and must not run it out.
+    import torch
+
     tok = build_tokenizer()
     trainer = make_trainer(tmp_path, tok)
-    audited, untouched = trainer.get_train_dataloader(), trainer.get_train_dataloader()
+    # transformers <= 4.31 seeds each new loader's sampler from torch's global
+    # RNG, so both loaders are made from the same RNG state.
+    state = torch.get_rng_state()
+    audited = trainer.get_train_dataloader()
+    torch.set_rng_state(state)
+    untouched = trainer.get_train_dataloader()
     audit(audited, batches=10)
     assert batch_order(audited) == batch_order(untouched)
 
