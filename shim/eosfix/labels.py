@@ -208,7 +208,7 @@ def restore_eos_labels(batch, examples, tokenizer):
     """Set ``batch["labels"]`` from the positions of the examples' tokens, not from the pad id.
 
     Returns ``batch`` (changed in place: only its ``"labels"`` entry is
-    replaced). ``examples`` is what the collator was called with; ``tokenizer``
+    rewritten, in place when it is the array the collator just built). ``examples`` is what the collator was called with; ``tokenizer``
     supplies ``padding_side``, and ``pad_token_id`` and ``eos_token_id`` when
     the examples carry no attention mask.
     """
@@ -221,5 +221,27 @@ def restore_eos_labels(batch, examples, tokenizer):
         pad_token_id=lambda: getattr(tokenizer, "pad_token_id", None),
         eos_token_id=lambda: getattr(tokenizer, "eos_token_id", None),
     )
-    batch["labels"] = causal_lm_labels(batch["input_ids"], padding)
+    input_ids, labels = batch["input_ids"], batch.get("labels")
+    if (
+        labels is not None
+        and type(labels) is type(input_ids)
+        and labels.shape == input_ids.shape
+        and labels.dtype == input_ids.dtype
+    ):
+        # The collator's own labels, a copy it made of input_ids moments ago:
+        # rewriting it in place saves allocating (and page-faulting) a second
+        # array of the batch's size on every call.
+        _overwrite_labels(labels, input_ids, padding)
+    else:
+        batch["labels"] = causal_lm_labels(input_ids, padding)
     return batch
+
+
+def _overwrite_labels(labels, input_ids, padding):
+    if _is_torch(labels):
+        labels.copy_(input_ids).masked_fill_(padding, IGNORE_INDEX)
+    else:
+        import numpy as np
+
+        np.copyto(labels, input_ids)
+        labels[padding] = IGNORE_INDEX
