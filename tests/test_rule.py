@@ -235,3 +235,26 @@ def test_rule_on_plain_tensors_and_arrays():
         labels = causal_lm_labels(batch["input_ids"], padding)
         assert labels.tolist() == expected
         assert batch["input_ids"].tolist() == ids  # the input is left alone
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_tf_call_keeps_eos_labels(padding_side, unpatched):
+    """transformers 4.x only; no tox env installs TensorFlow, so this runs where a user has it."""
+    tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed in this env")
+    from transformers import DataCollatorForLanguageModeling
+    from transformers.data.data_collator import DataCollatorForLanguageModeling as cls
+
+    if "tf_call" not in vars(cls):
+        pytest.skip("this transformers has no tf_call (removed in 5.0)")
+    tok = build_tokenizer(pad="eos", padding_side=padding_side)
+    examples = [tok("the cat </s> yes </s>"), tok("a </s>")]
+    collator = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors="tf")
+    stock = collator(examples)["labels"].numpy()
+    with eosfix.patched():
+        fixed = collator(examples)
+        lists = collator([e["input_ids"] for e in examples])
+    eos = tok.eos_token_id
+    assert int((stock == eos).sum()) == 0
+    assert isinstance(fixed["labels"], tf.Tensor)
+    for batch in (fixed, lists):
+        assert int((batch["labels"].numpy() == eos).sum()) == 3
