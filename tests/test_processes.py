@@ -91,6 +91,14 @@ main()
 """
 
 
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def clean_env(**extra):
     env = {k: v for k, v in os.environ.items() if k not in ("EOSFIX_AUTOPATCH", "EOSFIX_DISABLE")}
     env.update(extra)
@@ -158,8 +166,11 @@ def test_accelerate_launch_ranks(tmp_path):
     env = clean_env(EOSFIX_AUTOPATCH="1", ACCELERATE_CONFIG_FILE=str(tmp_path / "none.yaml"))
     # --cpu with 2 processes asks for MPI; --multi_gpu starts torch's elastic
     # launcher, which runs CPU ranks over gloo when there is no GPU.
+    # Its default port (29500) is shared by every launch on the machine: tox
+    # runs two envs at once, so ask for a port nobody holds.
     run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path)], env)
+         "--main_process_port", str(free_port()), "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+         str(tmp_path)], env)
     for r in (0, 1):
         result = json.loads((tmp_path / f"rank{r}.json").read_text())
         assert result["patched"] and result["seen"] > 0 and result["labelled"] == result["seen"]
