@@ -284,6 +284,12 @@ _WORDS = {
 }
 
 
+def _report_failure(patch, headline, output, package):
+    print(f"  {patch.name}: {headline}:", file=sys.stderr)
+    for line in describe_failure(patch, output, package):
+        print(f"    {line}", file=sys.stderr)
+
+
 def vendor(package, patches, revert=False, check=False):
     """Check, then apply or revert ``patches`` on ``package``; print a report and return the exit status."""
     out, err = sys.stdout, sys.stderr
@@ -291,20 +297,16 @@ def vendor(package, patches, revert=False, check=False):
     states = [(patch, *patch_state(patch, package, revert)) for patch in patches]
     conflicts = [(patch, output) for patch, state, output in states if state == "conflict"]
     if conflicts:
+        action = "revert" if revert else "apply"
         for patch, output in conflicts:
-            action = "revert" if revert else "apply"
-            print(f"  {patch.name}: conflict, does not {action}:", file=err)
-            for line in describe_failure(patch, output, package):
-                print(f"    {line}", file=err)
+            _report_failure(patch, f"conflict, does not {action}", output, package)
         print("Nothing was changed.", file=err)
         return EXIT_CONFLICT
     pending = [patch for patch, state, _ in states if state == "pending"]
     if not check and pending:
         failed, output = _apply_all(list(reversed(pending)) if revert else pending, package, revert)
         if failed is not None:
-            print(f"  {failed.name}: git apply failed after a clean check:", file=err)
-            for line in describe_failure(failed, output, package):
-                print(f"    {line}", file=err)
+            _report_failure(failed, "git apply failed after a clean check", output, package)
             print("Nothing was changed.", file=err)
             return EXIT_CONFLICT
     for patch, state, _ in states:
