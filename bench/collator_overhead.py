@@ -48,8 +48,9 @@ def time_calls(collator, examples, calls):
 
 
 def measure(rounds, calls_for):
-    import eosfix
     from transformers import DataCollatorForLanguageModeling
+
+    import eosfix
 
     rng = random.Random(0)
     rows = []
@@ -67,31 +68,44 @@ def measure(rounds, calls_for):
                     stock, fixed = [], []
                     for r in range(rounds):
                         # Alternate which side goes first, so neither always runs on a warmer cache.
-                        order = (("stock", stock), ("fixed", fixed)) if r % 2 == 0 else (("fixed", fixed), ("stock", stock))
+                        order = (
+                            (("stock", stock), ("fixed", fixed))
+                            if r % 2 == 0
+                            else (("fixed", fixed), ("stock", stock))
+                        )
                         for name, bucket in order:
                             eosfix.apply() if name == "fixed" else eosfix.revert()
                             bucket.append(time_calls(collator, examples, calls))
                     eosfix.revert()
                     row = {
-                        "return_tensors": return_tensors, "padding_side": side, "examples": form,
-                        "shape": f"{batch}x{length}", "stock_us": statistics.median(stock),
+                        "return_tensors": return_tensors,
+                        "padding_side": side,
+                        "examples": form,
+                        "shape": f"{batch}x{length}",
+                        "stock_us": statistics.median(stock),
                         "fixed_us": statistics.median(fixed),
                     }
                     row["ratio"] = row["fixed_us"] / row["stock_us"]
                     rows.append(row)
-                    print(f"{return_tensors} {side:<5} {form:<4} {row['shape']:>8}  stock {row['stock_us']:>9.1f} us"
-                          f"  fixed {row['fixed_us']:>9.1f} us  ratio {row['ratio']:.3f}", file=sys.stderr)
+                    print(
+                        f"{return_tensors} {side:<5} {form:<4} {row['shape']:>8}  stock {row['stock_us']:>9.1f} us"
+                        f"  fixed {row['fixed_us']:>9.1f} us  ratio {row['ratio']:.3f}",
+                        file=sys.stderr,
+                    )
     return rows
 
 
 def machine():
+    import os
     from importlib import metadata
 
-    import os
-
     versions = {name: metadata.version(name) for name in ("transformers", "torch", "numpy", "wrapt", "tokenizers")}
-    return {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            **versions}
+    return {
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        **versions,
+    }
 
 
 def main(argv=None):
@@ -107,8 +121,10 @@ def main(argv=None):
 
     rows = measure(args.rounds, calls_for)
     worst = max(rows, key=lambda row: row["ratio"])
-    print(f"worst ratio {worst['ratio']:.3f} ({worst['return_tensors']} {worst['padding_side']} "
-          f"{worst['examples']} {worst['shape']})")
+    print(
+        f"worst ratio {worst['ratio']:.3f} ({worst['return_tensors']} {worst['padding_side']} "
+        f"{worst['examples']} {worst['shape']})"
+    )
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"machine": machine(), "rows": rows}, out, indent=1)

@@ -23,8 +23,22 @@ def run_seed(seed, steps):
     env = {k: v for k, v in os.environ.items() if k not in ("EOSFIX_AUTOPATCH", "EOSFIX_DISABLE")}
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "eosfix", "demo", "--json", "--no-progress", "--steps", str(steps), "--seed", str(seed)],
-        check=True, capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "eosfix",
+            "demo",
+            "--json",
+            "--no-progress",
+            "--steps",
+            str(steps),
+            "--seed",
+            str(seed),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - start
@@ -33,8 +47,10 @@ def run_seed(seed, steps):
 
 def spread(values):
     return {
-        "mean": statistics.fmean(values), "stdev": statistics.pstdev(values),
-        "min": min(values), "max": max(values),
+        "mean": statistics.fmean(values),
+        "stdev": statistics.pstdev(values),
+        "min": min(values),
+        "max": max(values),
     }
 
 
@@ -48,9 +64,15 @@ def main(argv=None):
     for seed in args.seeds:
         result = run_seed(seed, args.steps)
         runs.append(result)
-        print(f"seed {seed}: " + "  ".join(
-            f"{side} stop {result[side]['stop_rate']:.2f} exact {result[side]['exact_rate']:.2f}"
-            for side in ("stock", "fixed")) + f"  ({result['wall_s']:.0f} s)", file=sys.stderr)
+        print(
+            f"seed {seed}: "
+            + "  ".join(
+                f"{side} stop {result[side]['stop_rate']:.2f} exact {result[side]['exact_rate']:.2f}"
+                for side in ("stock", "fixed")
+            )
+            + f"  ({result['wall_s']:.0f} s)",
+            file=sys.stderr,
+        )
     summary = {
         side: {metric: spread([run[side][metric] for run in runs]) for metric in METRICS}
         for side in ("stock", "fixed")

@@ -51,8 +51,14 @@ def in_process_ms(prelude, runs, env):
         f"{prelude}\nimport time\nstart = time.perf_counter()\nimport eosfix.autopatch\n"
         "print((time.perf_counter() - start) * 1e3)"
     )
-    times = [float(subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True,
-                                  text=True).stdout.split()[-1]) for _ in range(runs)]
+    times = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
+            ).stdout.split()[-1]
+        )
+        for _ in range(runs)
+    ]
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "runs": runs}
 
 
@@ -69,13 +75,16 @@ def main(argv=None):
         subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
     heavy_code = f"import sys, json, eosfix.autopatch; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
-    heavy = json.loads(subprocess.run([sys.executable, "-c", heavy_code], check=True, env=env, capture_output=True,
-                                      text=True).stdout)
+    heavy = json.loads(
+        subprocess.run([sys.executable, "-c", heavy_code], check=True, env=env, capture_output=True, text=True).stdout
+    )
     collator = "import transformers.data.data_collator"
     report = {
         "cold": alternated("pass", "import eosfix.autopatch", args.runs, env),
         "cold_in_process": in_process_ms("", args.runs // 2, env),
-        "after_transformers": alternated(collator, collator + "; import eosfix.autopatch", max(10, args.runs // 3), env),
+        "after_transformers": alternated(
+            collator, collator + "; import eosfix.autopatch", max(10, args.runs // 3), env
+        ),
         "after_transformers_in_process": in_process_ms(collator, args.runs // 2, env),
         "heavy_modules_imported": heavy,
     }

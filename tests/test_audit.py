@@ -10,16 +10,21 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import build_tokenizer, installed, run_python, version_in
+from test_trl import tiny_model
 
 import eosfix
 from eosfix._audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
 
-from conftest import build_tokenizer, installed, run_python, version_in
-from test_trl import tiny_model
-
 TEXTS = (
-    "the cat sat on the mat </s>", "a dog ran </s>", "yes </s> no </s>", "the dog sat </s>",
-    "Question: cat Answer: yes </s>", "a mat </s>", "the cat ran on a mat </s>", "no </s>",
+    "the cat sat on the mat </s>",
+    "a dog ran </s>",
+    "yes </s> no </s>",
+    "the dog sat </s>",
+    "Question: cat Answer: yes </s>",
+    "a mat </s>",
+    "the cat ran on a mat </s>",
+    "no </s>",
 )
 
 
@@ -82,7 +87,10 @@ def make_loader(tok, shuffle=True, generator=None):
 
     examples = [tok(text) for text in TEXTS]
     return torch.utils.data.DataLoader(
-        examples, batch_size=3, shuffle=shuffle, generator=generator,
+        examples,
+        batch_size=3,
+        shuffle=shuffle,
+        generator=generator,
         collate_fn=DataCollatorForLanguageModeling(tok, mlm=False),
     )
 
@@ -101,14 +109,22 @@ def make_trainer(tmp_path, tok, callbacks=None, collator=None, tokenizer=None):
 
     dataset = Dataset.from_list([dict(tok(text)) for text in TEXTS])
     args = TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to=[],
-        save_strategy="no", disable_tqdm=True, dataloader_pin_memory=False,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        max_steps=1,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
     )
     # transformers 4.46 renamed Trainer(tokenizer=) to processing_class.
     tokenizer_arg = "processing_class" if version_in("transformers", ">=4.46") else "tokenizer"
     return Trainer(
-        tiny_model(len(tok)), args=args, train_dataset=dataset,
-        data_collator=collator or DataCollatorForLanguageModeling(tok, mlm=False), callbacks=callbacks,
+        tiny_model(len(tok)),
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator or DataCollatorForLanguageModeling(tok, mlm=False),
+        callbacks=callbacks,
         **({tokenizer_arg: tokenizer} if tokenizer is not None else {}),
     )
 
@@ -144,20 +160,25 @@ def build_sft_trainer(tmp_path):
 
     tok = build_tokenizer()
     dataset = Dataset.from_dict({"text": list(TEXTS) * 2})
-    options = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], max_steps=1)
-    sft_options = dict(dataset_text_field="text", max_seq_length=12, packing=False)
+    options = {"output_dir": str(tmp_path), "per_device_train_batch_size": 4, "report_to": [], "max_steps": 1}
+    sft_options = {"dataset_text_field": "text", "max_seq_length": 12, "packing": False}
     if version_in("trl", "<0.8"):
         from transformers import TrainingArguments
 
         return SFTTrainer(
-            tiny_model(len(tok)), args=TrainingArguments(**options), train_dataset=dataset, tokenizer=tok,
+            tiny_model(len(tok)),
+            args=TrainingArguments(**options),
+            train_dataset=dataset,
+            tokenizer=tok,
             **sft_options,
         )
     from trl import SFTConfig
 
     tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
     return SFTTrainer(
-        tiny_model(len(tok)), args=SFTConfig(**options, **sft_options), train_dataset=dataset,
+        tiny_model(len(tok)),
+        args=SFTConfig(**options, **sft_options),
+        train_dataset=dataset,
         **{tokenizer_arg: tok},
     )
 
@@ -179,7 +200,9 @@ def test_eos_in_a_masked_prompt_span_is_not_lost():
     input_ids = np.array([[5, 6, eos, 7, 8, eos, eos]])
     attention_mask = np.array([[1, 1, 1, 1, 1, 1, 0]])
     masked_prompt = np.array([[-100, -100, -100, 7, 8, eos, -100]])
-    counts = count_eos_labels({"input_ids": input_ids, "attention_mask": attention_mask, "labels": masked_prompt}, eos, eos)
+    counts = count_eos_labels(
+        {"input_ids": input_ids, "attention_mask": attention_mask, "labels": masked_prompt}, eos, eos
+    )
     assert counts["eos_seen"] == 2 and counts["eos_labelled"] == 1
     assert counts["eos_in_masked_spans"] == 1 and counts["eos_lost"] == 0
     stock = np.array([[-100, -100, -100, 7, 8, -100, -100]])

@@ -53,7 +53,9 @@ def test_text_report_and_clean_stderr(quick_run):
 def small_args(*extra):
     from eosfix.demo import _parser
 
-    args = _parser().parse_args(["--steps", "6", "--train-size", "32", "--test-size", "8", "--eval-every", "3", *extra])
+    args = _parser().parse_args(
+        ["--steps", "6", "--train-size", "32", "--test-size", "8", "--eval-every", "3", *extra]
+    )
     args.progress = False
     return args
 
@@ -74,11 +76,7 @@ def test_same_seed_same_numbers(unpatched):
 
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
     # find_spec reports a module set to None in sys.modules as missing.
-    code = (
-        "import sys; sys.modules['matplotlib'] = None\n"
-        "from eosfix.demo import main\n"
-        "sys.exit(main(sys.argv[1:]))"
-    )
+    code = "import sys; sys.modules['matplotlib'] = None\nfrom eosfix.demo import main\nsys.exit(main(sys.argv[1:]))"
     proc = demo("--plot", str(tmp_path / "demo.png"), code=code)
     assert proc.returncode == 2
     assert "--plot needs matplotlib" in proc.stderr and "eosfix[plot]" in proc.stderr

@@ -8,11 +8,10 @@ import logging
 
 import pytest
 import wrapt
+from conftest import build_tokenizer, run_python
 
 import eosfix
 from eosfix import _patcher
-
-from conftest import build_tokenizer, run_python
 
 # Each scenario script can call probe(): EOS tokens labelled / real EOS tokens
 # in a pad = eos batch collated by the real collator, and state(): what vars()
@@ -163,7 +162,9 @@ def test_eosfix_disable_switches_autopatch_off(scenario):
 
 
 def test_autopatch_never_raises_into_the_program():
-    code = PRELUDE.format(tests=str(__import__("pathlib").Path(__file__).parent)) + """
+    code = (
+        PRELUDE.format(tests=str(__import__("pathlib").Path(__file__).parent))
+        + """
 import logging
 logging.basicConfig(level=logging.WARNING)
 import eosfix._patcher
@@ -174,6 +175,7 @@ import eosfix.autopatch
 import transformers.data.data_collator
 print(json.dumps({"after": probe()}))
 """
+    )
     result, proc = run_python(code)
     assert result["after"] == BROKEN
     assert "simulated eosfix bug" in proc.stderr and "left as it was" in proc.stderr

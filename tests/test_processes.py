@@ -14,7 +14,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from conftest import installed
 
 TESTS = str(Path(__file__).parent)
@@ -23,8 +22,9 @@ PTH = Path(sysconfig.get_paths()["purelib"]) / "eosfix_autopatch.pth"
 if not PTH.exists():
     if os.environ.get("EOSFIX_REQUIRE_WHEEL"):
         raise RuntimeError(f"EOSFIX_REQUIRE_WHEEL is set but {PTH} is missing: eosfix is not installed from its wheel")
-    pytest.skip("eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)",
-                allow_module_level=True)
+    pytest.skip(
+        "eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)", allow_module_level=True
+    )
 
 # The collated batches: two EOS per pad = eos batch of two examples, one of them mid-sequence.
 COMMON = f"""
@@ -47,7 +47,9 @@ def collator():
     return tok, DataCollatorForLanguageModeling(tok, mlm=False)
 """
 
-DATALOADER = COMMON + """
+DATALOADER = (
+    COMMON
+    + """
 CONTEXT, WHERE = sys.argv[1], sys.argv[2]
 if WHERE == "top":
     import eosfix.autopatch
@@ -69,8 +71,11 @@ def main():
 if __name__ == "__main__":
     main()
 """
+)
 
-RANK = COMMON + """
+RANK = (
+    COMMON
+    + """
 import torch
 import torch.distributed as dist
 
@@ -89,6 +94,7 @@ def main():
 
 main()
 """
+)
 
 
 def free_port():
@@ -125,20 +131,30 @@ def test_workers_without_the_switch_stay_unpatched(tmp_path):
     """The negative case: patched parent, switch off, no import in the child."""
     script = tmp_path / "train.py"
     script.write_text(DATALOADER)
-    result = json.loads(run([sys.executable, str(script), "spawn", "main-no-children"], clean_env()).stdout.splitlines()[-1])
+    result = json.loads(
+        run([sys.executable, str(script), "spawn", "main-no-children"], clean_env()).stdout.splitlines()[-1]
+    )
     assert result["parent_patched"]
     assert result["seen"] == 5 and result["labelled"] == 0
 
 
 def test_disable_wins_over_autopatch_switch(tmp_path):
-    proc = run([sys.executable, "-c", "import json, transformers.data.data_collator, eosfix; "
-                "print(json.dumps(eosfix.is_applied()))"], clean_env(EOSFIX_AUTOPATCH="1", EOSFIX_DISABLE="1"))
+    proc = run(
+        [
+            sys.executable,
+            "-c",
+            "import json, transformers.data.data_collator, eosfix; print(json.dumps(eosfix.is_applied()))",
+        ],
+        clean_env(EOSFIX_AUTOPATCH="1", EOSFIX_DISABLE="1"),
+    )
     assert json.loads(proc.stdout) is False
 
 
 def test_switch_off_costs_no_import():
-    proc = run([sys.executable, "-c", "import sys, json; print(json.dumps(sorted(m for m in sys.modules if 'eosfix' in m)))"],
-               clean_env())
+    proc = run(
+        [sys.executable, "-c", "import sys, json; print(json.dumps(sorted(m for m in sys.modules if 'eosfix' in m)))"],
+        clean_env(),
+    )
     assert json.loads(proc.stdout) == []
 
 
@@ -147,8 +163,18 @@ def test_torchrun_ranks(tmp_path, switch):
     script = tmp_path / "rank.py"
     script.write_text(RANK)
     env = clean_env(**({"EOSFIX_AUTOPATCH": switch} if switch else {}))
-    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-         str(tmp_path)], env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path),
+        ],
+        env,
+    )
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     for result in ranks:
         assert result["seen"] > 0
@@ -168,9 +194,27 @@ def test_accelerate_launch_ranks(tmp_path):
     # launcher, which runs CPU ranks over gloo when there is no GPU.
     # Its default port (29500) is shared by every launch on the machine: tox
     # runs two envs at once, so ask for a port nobody holds.
-    run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--main_process_port", str(free_port()), "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
-         str(tmp_path)], env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--main_process_port",
+            str(free_port()),
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            str(script),
+            str(tmp_path),
+        ],
+        env,
+    )
     for r in (0, 1):
         result = json.loads((tmp_path / f"rank{r}.json").read_text())
         assert result["patched"] and result["seen"] > 0 and result["labelled"] == result["seen"]

@@ -10,13 +10,12 @@ import copy
 import warnings
 
 import pytest
+from conftest import build_tokenizer
 from hypothesis import given
 from hypothesis import strategies as st
 
 import eosfix
 from eosfix.labels import AmbiguousPaddingWarning, causal_lm_labels, padding_mask
-
-from conftest import build_tokenizer
 
 IGNORE = -100
 
@@ -100,7 +99,9 @@ def collate(case, mlm=False):
     from transformers import DataCollatorForLanguageModeling
 
     collator = DataCollatorForLanguageModeling(
-        case["tokenizer"], mlm=mlm, pad_to_multiple_of=case["pad_to_multiple_of"],
+        case["tokenizer"],
+        mlm=mlm,
+        pad_to_multiple_of=case["pad_to_multiple_of"],
         return_tensors=case["return_tensors"],
     )
     return collator(make_examples(case))
@@ -153,7 +154,10 @@ def test_mlm_output_is_bit_identical(return_tensors, padding_side, unpatched):
 
     tokenizer = build_tokenizer(pad="eos", padding_side=padding_side, mask_token=True)
     case = {
-        "tokenizer": tokenizer, "form": "dict", "return_tensors": return_tensors, "pad_to_multiple_of": None,
+        "tokenizer": tokenizer,
+        "form": "dict",
+        "return_tensors": return_tensors,
+        "pad_to_multiple_of": None,
         "spec": [(tokenizer("the cat sat </s>")["input_ids"], None), (tokenizer("a dog </s>")["input_ids"], None)],
     }
 
@@ -174,7 +178,10 @@ def test_mlm_output_is_bit_identical(return_tensors, padding_side, unpatched):
 def test_stock_loses_eos_and_patch_restores_it_three_phases(unpatched):
     tokenizer = build_tokenizer(pad="eos")
     case = {
-        "tokenizer": tokenizer, "form": "dict", "return_tensors": "pt", "pad_to_multiple_of": None,
+        "tokenizer": tokenizer,
+        "form": "dict",
+        "return_tensors": "pt",
+        "pad_to_multiple_of": None,
         "spec": [(tokenizer("the cat </s> yes </s>")["input_ids"], None), (tokenizer("a </s>")["input_ids"], None)],
     }
     eos = tokenizer.eos_token_id
@@ -196,7 +203,10 @@ def test_pre_padded_examples_without_mask_warn_once(unpatched, recwarn):
     tokenizer = build_tokenizer(pad="eos")
     eos = tokenizer.eos_token_id
     case = {
-        "tokenizer": tokenizer, "form": "list", "return_tensors": "pt", "pad_to_multiple_of": None,
+        "tokenizer": tokenizer,
+        "form": "list",
+        "return_tensors": "pt",
+        "pad_to_multiple_of": None,
         "spec": [(tokenizer("the cat </s> </s> </s>")["input_ids"], None)],
     }
     with eosfix.patched():
@@ -214,7 +224,10 @@ def test_plain_examples_ending_in_eos_do_not_warn(unpatched, recwarn):
     labels_module._warned_ambiguous = False
     tokenizer = build_tokenizer(pad="eos")
     case = {
-        "tokenizer": tokenizer, "form": "list", "return_tensors": "pt", "pad_to_multiple_of": None,
+        "tokenizer": tokenizer,
+        "form": "list",
+        "return_tensors": "pt",
+        "pad_to_multiple_of": None,
         "spec": [(tokenizer("the cat </s>")["input_ids"], None), (tokenizer("</s> a dog </s>")["input_ids"], None)],
     }
     with eosfix.patched():

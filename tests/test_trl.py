@@ -5,10 +5,9 @@ the same with eosfix applied.
 """
 
 import pytest
+from conftest import build_tokenizer, installed, version_in
 
 import eosfix
-
-from conftest import build_tokenizer, installed, version_in
 
 needs_trl = pytest.mark.skipif(installed("trl") is None, reason="trl is not installed in this env")
 
@@ -82,8 +81,13 @@ def tiny_model(vocab_size):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
     )
     return LlamaForCausalLM(config)
 
@@ -96,15 +100,21 @@ def sft_first_batch(tmp_path, packing):
     tok = build_tokenizer(pad="eos")
     texts = ["the cat sat on the mat </s>", "a dog ran </s>", "yes </s> no </s>", "the dog sat </s>"] * 4
     dataset = Dataset.from_dict({"text": texts})
-    options = dict(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], max_steps=1,
-    )
-    sft_options = dict(dataset_text_field="text", max_seq_length=12, packing=packing)
+    options = {
+        "output_dir": str(tmp_path),
+        "per_device_train_batch_size": 4,
+        "report_to": [],
+        "max_steps": 1,
+    }
+    sft_options = {"dataset_text_field": "text", "max_seq_length": 12, "packing": packing}
     if version_in("trl", "<0.8"):
         from transformers import TrainingArguments
 
         trainer = SFTTrainer(
-            tiny_model(len(tok)), args=TrainingArguments(**options), train_dataset=dataset, tokenizer=tok,
+            tiny_model(len(tok)),
+            args=TrainingArguments(**options),
+            train_dataset=dataset,
+            tokenizer=tok,
             **sft_options,
         )
     else:
@@ -112,7 +122,9 @@ def sft_first_batch(tmp_path, packing):
 
         tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
         trainer = SFTTrainer(
-            tiny_model(len(tok)), args=SFTConfig(**options, **sft_options), train_dataset=dataset,
+            tiny_model(len(tok)),
+            args=SFTConfig(**options, **sft_options),
+            train_dataset=dataset,
             **{tokenizer_arg: tok},
         )
     assert trainer.data_collator is not None
@@ -139,6 +151,7 @@ def test_sft_trainer_packing_keeps_eos(tmp_path, unpatched):
     stock, eos = sft_first_batch(tmp_path / "stock", packing=True)
     with eosfix.patched():
         fixed, _ = sft_first_batch(tmp_path / "fixed", packing=True)
+
     # A packed chunk may begin with the previous document's EOS: the loss never
     # reads the label of a row's first token, so only later positions count.
     def later(batch):
@@ -152,7 +165,9 @@ def test_sft_trainer_packing_keeps_eos(tmp_path, unpatched):
 
 
 @needs_trl
-@pytest.mark.skipif(not version_in("trl", ">=1.1"), reason="only trl >= 1.1 sets the pad token on the tokenizer it is given")
+@pytest.mark.skipif(
+    not version_in("trl", ">=1.1"), reason="only trl >= 1.1 sets the pad token on the tokenizer it is given"
+)
 def test_tokenizer_reused_after_sft_trainer_keeps_eos(tmp_path, unpatched):
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling
@@ -161,8 +176,10 @@ def test_tokenizer_reused_after_sft_trainer_keeps_eos(tmp_path, unpatched):
     tok = build_tokenizer(pad=None)
     dataset = Dataset.from_dict({"text": ["the cat sat </s>", "a dog </s>"] * 2})
     SFTTrainer(
-        tiny_model(len(tok)), args=SFTConfig(output_dir=str(tmp_path), report_to=[], max_steps=1, bf16=False),
-        train_dataset=dataset, processing_class=tok,
+        tiny_model(len(tok)),
+        args=SFTConfig(output_dir=str(tmp_path), report_to=[], max_steps=1, bf16=False),
+        train_dataset=dataset,
+        processing_class=tok,
     )
     assert tok.pad_token == tok.eos_token  # what trl did to the tokenizer
 

@@ -17,9 +17,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+from conftest import installed, version_in
 from packaging.specifiers import SpecifierSet
 
-from conftest import installed, version_in
 from eosfix import vendor
 
 TESTS = Path(__file__).resolve().parent

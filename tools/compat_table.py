@@ -89,9 +89,7 @@ def answer_cell(reports: list[tuple[str, dict]], key: str) -> str:
         label = f"wrapt {report['wrapt']}" if use_wrapt else env
         if label not in labels[report[key]]:
             labels[report[key]].append(label)
-    return ", ".join(
-        f"{yes_no(answer)} ({', '.join(labels[answer])})" for answer in (True, False) if labels[answer]
-    )
+    return ", ".join(f"{yes_no(answer)} ({', '.join(labels[answer])})" for answer in (True, False) if labels[answer])
 
 
 def build_table(reports: dict[str, dict]) -> str:

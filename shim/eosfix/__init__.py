@@ -47,8 +47,17 @@ from eosfix._api import apply, is_applied, patched, revert
 __version__ = "0.1.0"
 
 __all__ = [
-    "apply", "revert", "is_applied", "patched", "restore_eos_labels",
-    "audit", "EOSAudit", "EOSLabelError", "EOSLabelWarning", "EOSLabelCallback", "__version__",
+    "apply",
+    "revert",
+    "is_applied",
+    "patched",
+    "restore_eos_labels",
+    "audit",
+    "EOSAudit",
+    "EOSLabelError",
+    "EOSLabelWarning",
+    "EOSLabelCallback",
+    "__version__",
 ]
 
 # Everything but the switch is imported on demand: `import eosfix.autopatch`

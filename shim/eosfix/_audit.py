@@ -85,7 +85,9 @@ class EOSAudit:
         coverage = "n/a" if self.coverage is None else f"{self.coverage:.0%}"
         lines = [
             f"EOS label audit: {'OK' if self.ok else 'NOT OK'}"
-            + (f" ({self.collator}, {self.batches} batch{'es' if self.batches != 1 else ''})" if self.collator else ""),
+            + (
+                f" ({self.collator}, {self.batches} batch{'es' if self.batches != 1 else ''})" if self.collator else ""
+            ),
             f"  real EOS tokens seen:          {self.eos_seen}   (counted by {self.counted_by})",
             f"  EOS that keep their label:     {self.eos_labelled}   (coverage {coverage})",
             f"  EOS that lost their label:     {self.eos_lost}",
@@ -152,7 +154,9 @@ def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padd
     if labels is None:
         return {**counts, "eos_labelled": 0, "eos_lost": 0, "eos_in_masked_spans": 0}
     if labels.shape != input_ids.shape:
-        raise ValueError(f"eosfix.audit: labels of shape {labels.shape} do not line up with input_ids {input_ids.shape}")
+        raise ValueError(
+            f"eosfix.audit: labels of shape {labels.shape} do not line up with input_ids {input_ids.shape}"
+        )
     import numpy as np
 
     unlabelled = eos & (labels != eos_token_id)

@@ -22,9 +22,7 @@ def make_tokenizer(words, pad_is_eos=True, padding_side="right"):
         vocab.setdefault(token, len(vocab))
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     tokenizer.pad_token = tokenizer.eos_token if pad_is_eos else "<pad>"
     tokenizer.padding_side = padding_side
     return tokenizer

@@ -104,7 +104,10 @@ def supports(target, module):
     if all(target.has_known_shape(vars(owner)[name]) for owner, name, _ in _methods(target, module)):
         logger().info(
             "eosfix: %s %s is outside the tested range %s, but %s still has the known shape; patching it.",
-            target.DISTRIBUTION, version, target.SUPPORTED, target.CLASS,
+            target.DISTRIBUTION,
+            version,
+            target.SUPPORTED,
+            target.CLASS,
         )
         return True
     if (target.MODULE, version) in _warned:
@@ -114,7 +117,11 @@ def supports(target, module):
         "eosfix: %s %s is outside the range eosfix knows (%s) and %s.%s no longer masks labels the way "
         "eosfix expects, so eosfix left it unpatched. Check your EOS labels with `eosfix doctor`, and "
         "look for an eosfix release that supports this version.",
-        target.DISTRIBUTION, version, target.SUPPORTED, target.MODULE, target.CLASS,
+        target.DISTRIBUTION,
+        version,
+        target.SUPPORTED,
+        target.MODULE,
+        target.CLASS,
     )
     return False
 
@@ -161,5 +168,6 @@ def unpatch(target, module):
             logger().warning(
                 "eosfix: another wrapper sits on top of eosfix's on %s.%s, so eosfix switched its wrapper "
                 "off instead of removing it; the label fix is no longer active there.",
-                owner.__qualname__, name,
+                owner.__qualname__,
+                name,
             )

@@ -16,8 +16,8 @@ import warnings
 
 from transformers import TrainerCallback
 
-from eosfix._log import logger
 from eosfix._audit import EOSLabelError, EOSLabelWarning, _tokenizer_of, _unwrap_collator, audit
+from eosfix._log import logger
 
 __all__ = ["EOSLabelCallback", "EOSLabelError", "EOSLabelWarning"]
 
@@ -56,8 +56,9 @@ class EOSLabelCallback(TrainerCallback):
             logger().exception("eosfix: EOSLabelCallback could not audit the first batch; training goes on.")
             return
         if self.report.ok:
-            logger().info("eosfix: %d of %d real EOS tokens keep their label.",
-                          self.report.eos_labelled, self.report.eos_seen)
+            logger().info(
+                "eosfix: %d of %d real EOS tokens keep their label.", self.report.eos_labelled, self.report.eos_seen
+            )
             return
         message = (
             f"eosfix: {self.report.eos_lost} of {self.report.eos_seen} real EOS tokens in the first training "

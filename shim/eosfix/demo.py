@@ -25,8 +25,12 @@ import sys
 import time
 
 AUTHORS = (
-    ("Ada", "Lovelace"), ("Alan", "Turing"), ("Grace", "Hopper"),
-    ("Emmy", "Noether"), ("Marie", "Curie"), ("Niels", "Bohr"),
+    ("Ada", "Lovelace"),
+    ("Alan", "Turing"),
+    ("Grace", "Hopper"),
+    ("Emmy", "Noether"),
+    ("Marie", "Curie"),
+    ("Niels", "Bohr"),
 )
 # One theme per author: a quote's first word comes from its author's theme.
 THEMES = (
@@ -39,8 +43,24 @@ THEMES = (
 )
 # Filler words that may follow the first word of any quote.
 COMMON = (
-    "the", "of", "is", "a", "we", "all", "never", "more", "than", "what",
-    "life", "fear", "know", "great", "small", "time", "work", "dream",
+    "the",
+    "of",
+    "is",
+    "a",
+    "we",
+    "all",
+    "never",
+    "more",
+    "than",
+    "what",
+    "life",
+    "fear",
+    "know",
+    "great",
+    "small",
+    "time",
+    "work",
+    "dream",
 )
 EXTRA_TOKENS = 3  # how far past the answer generation may run before it counts as not stopping
 
@@ -83,9 +103,15 @@ def tiny_llama(tokenizer, seed):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=32,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=32,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
@@ -167,7 +193,7 @@ def train_once(name, tokenizer, train_texts, test, args, progress):
     for step in range(1, args.steps + 1):
         if cursor + args.batch_size > len(examples):
             permutation, cursor = torch.randperm(len(examples), generator=order), 0
-        batch = collator([examples[i] for i in permutation[cursor: cursor + args.batch_size].tolist()])
+        batch = collator([examples[i] for i in permutation[cursor : cursor + args.batch_size].tolist()])
         cursor += args.batch_size
         # transformers 4.42's fast tokenizer adds token_type_ids, which Llama does not take.
         loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
@@ -186,7 +212,7 @@ def train_once(name, tokenizer, train_texts, test, args, progress):
     history.append((args.steps, stop_rate, exact_rate))
     seconds = time.perf_counter() - start
 
-    tail = losses[-max(1, args.steps // 10):]
+    tail = losses[-max(1, args.steps // 10) :]
     record = {
         "stop_rate": stop_rate,
         "exact_rate": exact_rate,
@@ -305,10 +331,17 @@ def plot(results, curves, path):
         loss_axes.plot(range(1, len(curves[name]) + 1), curves[name], label=label, color=color, linewidth=1)
         history = results[name]["history"]
         steps = [point["step"] for point in history]
-        rate_axes.plot(steps, [point["stop_rate"] for point in history], marker="o", color=color,
-                       label=f"{label}: stop rate")
-        rate_axes.plot(steps, [point["exact_rate"] for point in history], marker="x", linestyle="--", color=color,
-                       label=f"{label}: exact answer")
+        rate_axes.plot(
+            steps, [point["stop_rate"] for point in history], marker="o", color=color, label=f"{label}: stop rate"
+        )
+        rate_axes.plot(
+            steps,
+            [point["exact_rate"] for point in history],
+            marker="x",
+            linestyle="--",
+            color=color,
+            label=f"{label}: exact answer",
+        )
     # The stock loss leaves every EOS out, so the two curves average different tokens.
     loss_axes.set(title="training loss (mean over labelled tokens)", xlabel="step", ylabel="loss")
     rate_axes.set(title="held-out quotes", xlabel="step", ylabel="rate", ylim=(-0.05, 1.05))
@@ -331,8 +364,9 @@ def _parser():
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate, decayed linearly (default 3e-3)")
     parser.add_argument("--train-size", type=int, default=1200, help="training quotes (default 1200)")
     parser.add_argument("--test-size", type=int, default=200, help="held-out quotes (default 200)")
-    parser.add_argument("--eval-every", type=int, default=None,
-                        help="steps between held-out evaluations (default: a sixth of --steps)")
+    parser.add_argument(
+        "--eval-every", type=int, default=None, help="steps between held-out evaluations (default: a sixth of --steps)"
+    )
     parser.add_argument("--samples", type=int, default=4, help="sample generations to show (default 4)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object, last")
     parser.add_argument("--plot", metavar="FILE.png", help="draw loss curves and stop rates (needs matplotlib)")
@@ -348,8 +382,10 @@ def main(argv=None):
         print("eosfix demo: need --steps >= 1, --test-size >= 1 and --train-size >= --batch-size", file=sys.stderr)
         return 2
     if args.plot and importlib.util.find_spec("matplotlib") is None:
-        print("eosfix demo: --plot needs matplotlib: pip install 'eosfix[plot]' (or pip install matplotlib)",
-              file=sys.stderr)
+        print(
+            "eosfix demo: --plot needs matplotlib: pip install 'eosfix[plot]' (or pip install matplotlib)",
+            file=sys.stderr,
+        )
         return 2
     args.eval_every = args.eval_every or max(1, args.steps // 6)
     args.progress = args.progress and sys.stderr.isatty()
@@ -362,7 +398,8 @@ def main(argv=None):
         print(f"eosfix demo: {error}", file=sys.stderr)
         return 1
     settings = {
-        "transformers": metadata.version("transformers"), "torch": metadata.version("torch"),
+        "transformers": metadata.version("transformers"),
+        "torch": metadata.version("torch"),
         **{key: getattr(args, key) for key in ("steps", "batch_size", "train_size", "test_size", "seed", "lr")},
     }
     print(render(results, settings))

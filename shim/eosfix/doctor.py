@@ -15,12 +15,21 @@ PROBE_TEXTS = ("the cat sat </s>", "a dog </s>", "hi </s> bye </s>")
 # What each TRL release range does with this bug (../shared/VERSIONS.md).
 _TRL_FACTS = (
     ("<0.7", "older than any release eosfix knows"),
-    (">=0.7,<0.16.1", "DataCollatorForCompletionOnlyLM and SFTTrainer's default collator use the affected "
-     "transformers collator; SFTTrainer sets pad = eos when it loads the tokenizer itself"),
-    (">=0.16.1,<0.20", "SFTTrainer has its own clean collator; DataCollatorForCompletionOnlyLM still inherits the bug"),
+    (
+        ">=0.7,<0.16.1",
+        "DataCollatorForCompletionOnlyLM and SFTTrainer's default collator use the affected "
+        "transformers collator; SFTTrainer sets pad = eos when it loads the tokenizer itself",
+    ),
+    (
+        ">=0.16.1,<0.20",
+        "SFTTrainer has its own clean collator; DataCollatorForCompletionOnlyLM still inherits the bug",
+    ),
     (">=0.20,<1.1", "no affected collator of its own; a transformers collator you pass yourself is affected"),
-    (">=1.1", "SFTTrainer overwrites the tokenizer's pad with eos; reusing that tokenizer with "
-     "transformers' collator is affected"),
+    (
+        ">=1.1",
+        "SFTTrainer overwrites the tokenizer's pad with eos; reusing that tokenizer with "
+        "transformers' collator is affected",
+    ),
 )
 
 
@@ -60,7 +69,7 @@ def _probe_once(padding_side, as_lists, return_tensors):
     seen = labelled = 0
     for row, text in zip(labels, PROBE_TEXTS):
         n_tokens = len(text.split())
-        own = row[:n_tokens] if padding_side == "right" else row[len(row) - n_tokens:]
+        own = row[:n_tokens] if padding_side == "right" else row[len(row) - n_tokens :]
         expected = [tokenizer.convert_tokens_to_ids(word) for word in text.split()]
         for want, got in zip(expected, own):
             if want == eos:
@@ -136,9 +145,8 @@ def diagnose():
         )
     else:
         report["ok"] = True
-        report["reason"] = (
-            "safe with eosfix" + ("" if report["patch_active"] else
-                                  ": add `import eosfix.autopatch` to your training script")
+        report["reason"] = "safe with eosfix" + (
+            "" if report["patch_active"] else ": add `import eosfix.autopatch` to your training script"
         )
     return report
 

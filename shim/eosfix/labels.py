@@ -208,9 +208,10 @@ def restore_eos_labels(batch, examples, tokenizer):
     """Set ``batch["labels"]`` from the positions of the examples' tokens, not from the pad id.
 
     Returns ``batch`` (changed in place: only its ``"labels"`` entry is
-    rewritten, in place when it is the array the collator just built). ``examples`` is what the collator was called with; ``tokenizer``
-    supplies ``padding_side``, and ``pad_token_id`` and ``eos_token_id`` when
-    the examples carry no attention mask.
+    rewritten, in place when it is the array the collator just built).
+    ``examples`` is what the collator was called with; ``tokenizer`` supplies
+    ``padding_side``, and ``pad_token_id`` and ``eos_token_id`` when the
+    examples carry no attention mask.
     """
     padding = padding_mask(
         batch,

@@ -326,7 +326,7 @@ def build_parser():
         "path",
         metavar="PATH",
         type=Path,
-        help="the vendored package directory (a copy of transformers/ or trl/), or a source tree with src/transformers",
+        help="the vendored package (a copy of transformers/ or trl/), or a source tree with src/transformers",
     )
     parser.add_argument("--check", action="store_true", help="report what would be done; change nothing")
     parser.add_argument("--revert", action="store_true", help="take the patches out instead of putting them in")
