@@ -211,17 +211,18 @@ def test_eos_in_a_masked_prompt_span_is_not_lost():
 
 
 def test_without_mask_or_examples_the_first_eos_of_a_trailing_run_is_real():
-    # The guess eosfix's rule makes for pre-padded rows: leading pad ids are
-    # padding; of a trailing run, the first is the EOS.
+    # The guess eosfix's rule makes for pre-padded rows: of a leading run the
+    # last pad id is the example's own (a BOS that is the EOS), of a trailing
+    # run the first (the EOS); the rest is padding.
     eos = 2
     input_ids = np.array([[5, eos, eos, eos], [eos, eos, 6, eos]])
     stock = np.where(input_ids == eos, -100, input_ids)
     counts = count_eos_labels({"input_ids": input_ids, "labels": stock}, eos, eos)
     assert counts["counted_by"] == "trailing pad runs"
-    assert counts["eos_seen"] == 2 and counts["eos_lost"] == 2
-    fixed = np.array([[5, eos, -100, -100], [-100, -100, 6, eos]])
+    assert counts["eos_seen"] == 3 and counts["eos_lost"] == 2 and counts["eos_in_masked_spans"] == 1
+    fixed = np.array([[5, eos, -100, -100], [-100, eos, 6, eos]])
     counts = count_eos_labels({"input_ids": input_ids, "labels": fixed}, eos, eos)
-    assert counts["eos_labelled"] == 2 and counts["eos_lost"] == 0
+    assert counts["eos_labelled"] == 3 and counts["eos_lost"] == 0
 
 
 def test_no_eos_in_the_data_is_reported(unpatched):

@@ -7,6 +7,7 @@ that came pre-padded without a mask follow the documented guess.
 """
 
 import copy
+import sys
 import warnings
 
 import pytest
@@ -22,20 +23,23 @@ IGNORE = -100
 
 def reference_row(ids, mask, width, padding_side, pad_id, eos_id):
     """Expected labels of one example in a padded row of ``width``."""
-    if mask is not None:
+    if pad_id != eos_id:
+        own = [IGNORE if token == pad_id else token for token in ids]  # stock
+    elif mask is not None:
         own = [token if keep else IGNORE for token, keep in zip(ids, mask)]
     else:
+        # The documented guess: of a run of pad ids at an edge only the one next to the content is the
+        # example's own; an example made only of pad ids keeps its first.
         own = list(ids)
-        start = 0
-        while start < len(ids) and ids[start] == pad_id:
-            own[start] = IGNORE
-            start += 1
-        end = len(ids)
-        while end > start and ids[end - 1] == pad_id:
-            end -= 1
-        first_masked = end + 1 if (pad_id == eos_id and end < len(ids)) else end
-        for k in range(first_masked, len(ids)):
-            own[k] = IGNORE
+        lead = next((k for k, token in enumerate(ids) if token != pad_id), len(ids))
+        if lead == len(ids):
+            own[1:] = [IGNORE] * (len(ids) - 1)
+        else:
+            own[: max(lead - 1, 0)] = [IGNORE] * max(lead - 1, 0)
+            end = len(ids)
+            while ids[end - 1] == pad_id:
+                end -= 1
+            own[end + 1 :] = [IGNORE] * (len(ids) - end - 1)
     padding = [IGNORE] * (width - len(ids))
     return own + padding if padding_side == "right" else padding + own
 
@@ -196,10 +200,46 @@ def test_stock_loses_eos_and_patch_restores_it_three_phases(unpatched):
     assert eos_labels() == 0  # the bug again, after revert
 
 
-def test_pre_padded_examples_without_mask_warn_once(unpatched, recwarn):
-    import eosfix.labels as labels_module
+def _ambiguous(caught):
+    return [w for w in caught if issubclass(w.category, AmbiguousPaddingWarning)]
 
-    labels_module._warned_ambiguous = False
+
+def test_pre_padded_examples_without_mask_warn_at_the_callers_line(unpatched):
+    from transformers import DataCollatorForLanguageModeling
+
+    tokenizer = build_tokenizer(pad="eos")
+    eos = tokenizer.eos_token_id
+    ids = tokenizer("the cat </s> </s> </s>")["input_ids"]
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    with eosfix.patched(), warnings.catch_warnings(record=True) as caught:
+        # The default filter: once per calling line, through the warnings module's own registry.
+        warnings.simplefilter("default")
+        for _ in range(3):
+            first = collator([ids])  # the line the warning must name
+        line = sys._getframe().f_lineno - 1
+    assert first["labels"].tolist() == [[ids[0], ids[1], eos, IGNORE, IGNORE]]
+    messages = _ambiguous(caught)
+    assert len(messages) == 1
+    assert "attention_mask" in str(messages[0].message)
+    assert (messages[0].filename, messages[0].lineno) == (__file__, line)
+
+
+def test_ambiguous_padding_warning_names_the_loop_over_a_dataloader(unpatched):
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorForLanguageModeling
+
+    tokenizer = build_tokenizer(pad="eos")
+    ids = tokenizer("the cat </s> </s>")["input_ids"]
+    loader = DataLoader([ids, ids], batch_size=2, collate_fn=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+    with eosfix.patched(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batches = list(loader)
+        line = sys._getframe().f_lineno - 1
+    assert len(batches) == 1
+    assert [(w.filename, w.lineno) for w in _ambiguous(caught)] == [(__file__, line)]
+
+
+def test_plain_examples_and_lone_edge_eos_do_not_warn(unpatched):
     tokenizer = build_tokenizer(pad="eos")
     eos = tokenizer.eos_token_id
     case = {
@@ -207,32 +247,14 @@ def test_pre_padded_examples_without_mask_warn_once(unpatched, recwarn):
         "form": "list",
         "return_tensors": "pt",
         "pad_to_multiple_of": None,
-        "spec": [(tokenizer("the cat </s> </s> </s>")["input_ids"], None)],
-    }
-    with eosfix.patched():
-        first = collate(case)
-        collate(case)
-    assert first["labels"].tolist() == [[case["spec"][0][0][0], case["spec"][0][0][1], eos, IGNORE, IGNORE]]
-    messages = [w for w in recwarn.list if issubclass(w.category, AmbiguousPaddingWarning)]
-    assert len(messages) == 1
-    assert "attention_mask" in str(messages[0].message)
-
-
-def test_plain_examples_ending_in_eos_do_not_warn(unpatched, recwarn):
-    import eosfix.labels as labels_module
-
-    labels_module._warned_ambiguous = False
-    tokenizer = build_tokenizer(pad="eos")
-    case = {
-        "tokenizer": tokenizer,
-        "form": "list",
-        "return_tensors": "pt",
-        "pad_to_multiple_of": None,
         "spec": [(tokenizer("the cat </s>")["input_ids"], None), (tokenizer("</s> a dog </s>")["input_ids"], None)],
     }
-    with eosfix.patched():
-        collate(case)
-    assert not [w for w in recwarn.list if issubclass(w.category, AmbiguousPaddingWarning)]
+    with eosfix.patched(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = collate(case)["labels"].tolist()
+    assert not _ambiguous(caught)
+    # The leading EOS (a BOS that is the EOS, or a packed chunk's boundary) keeps its label: nothing was guessed.
+    assert labels[1][0] == eos and labels[1][-1] == eos
 
 
 def test_rule_on_plain_tensors_and_arrays():

@@ -17,6 +17,7 @@ Written in the style of tests/trainer/test_data_collator.py: the methods of the 
 `DataCollatorIntegrationTest` and `NumpyDataCollatorIntegrationTest` there (same `setUp`).
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -32,13 +33,20 @@ if is_torch_available():
     import torch
 
 
+# The cases of the label rule that concern this collator (eosfix's spec/label_rule.json, kept in step by its tests).
+# Ids: [UNK] 0, [CLS] 1, [SEP] 2 (the EOS), [PAD] 3, [MASK] 4, then plain words; "pad" names the pad token.
+with open(os.path.join(os.path.dirname(__file__), "eos_label_cases.json"), encoding="utf-8") as cases_file:
+    EOS_LABEL_CASES = json.load(cases_file)
+PAD_TOKENS = {"eos": "[SEP]", "pad": "[PAD]", "unk": "[UNK]"}
+
+
 class _EosLabelsTestMixin:
     return_tensors = None
 
     def setUp(self):
         self.tmpdirname = tempfile.mkdtemp()
 
-        vocab_tokens = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+        vocab_tokens = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"] + [f"word{i}" for i in range(13)]
         self.vocab_file = os.path.join(self.tmpdirname, "vocab.txt")
         with open(self.vocab_file, "w", encoding="utf-8") as vocab_writer:
             vocab_writer.write("".join([x + "\n" for x in vocab_tokens]))
@@ -83,6 +91,33 @@ class _EosLabelsTestMixin:
                 rows = zip(expected[padding_side], padding)
                 expected_8 = [row + pad if padding_side == "right" else pad + row for row, pad in rows]
                 self.assertEqual(labels, expected_8)
+
+    def test_language_modeling_label_cases(self):
+        # Every case: pad == eos keeps the examples' EOS labels, anything else is what the collator always gave.
+        for case in EOS_LABEL_CASES:
+            if self.return_tensors not in case["return_tensors"]:
+                continue
+            with self.subTest(case=case["id"]):
+                tokenizer = self._tokenizer(PAD_TOKENS[case["pad"]], case["padding_side"])
+                if not case["tokenizer_attention_mask"]:
+                    tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "attention_mask"]
+                if case["form"] == "dict+mask":
+                    features = [dict(example) for example in case["examples"]]
+                elif case["form"] == "dict":
+                    features = [{"input_ids": ids} for ids in case["examples"]]
+                elif case["form"] == "list":
+                    features = [list(ids) for ids in case["examples"]]
+                elif self.return_tensors == "pt":
+                    features = [torch.tensor(ids) for ids in case["examples"]]
+                else:
+                    features = [np.array(ids) for ids in case["examples"]]
+                data_collator = DataCollatorForLanguageModeling(
+                    tokenizer,
+                    mlm=False,
+                    pad_to_multiple_of=case["pad_to_multiple_of"],
+                    return_tensors=self.return_tensors,
+                )
+                self.assertEqual(data_collator(features)["labels"].tolist(), case["labels"])
 
     def test_language_modeling_labels_unchanged_when_pad_is_not_eos(self):
         # With a pad token of its own ([PAD], id 3), labels are those the collator always produced.

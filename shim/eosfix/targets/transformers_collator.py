@@ -4,8 +4,8 @@ Every release from 4.30 to 5.23 builds causal-LM labels as
 ``labels[labels == self.tokenizer.pad_token_id] = -100`` in ``torch_call`` and
 ``numpy_call``, and the 4.x releases do the same with ``tf.where`` in
 ``tf_call`` (removed in 5.0.0). The wrappers let that code run unchanged and
-then replace ``batch["labels"]`` by :func:`eosfix.labels.restore_eos_labels`
-when ``mlm`` is False. With ``mlm=True`` they return the original output
+then give the examples' EOS tokens their labels back with
+:func:`eosfix.labels.restore_eos_labels` when ``mlm`` is False. With ``mlm=True`` they return the original output
 untouched. Subclasses that call ``super().torch_call`` (TRL's
 ``DataCollatorForCompletionOnlyLM``) go through the wrapper on the base class.
 """
@@ -44,9 +44,8 @@ def restore_tf_labels(wrapped, instance, args, kwargs):
         return batch
     # tf_call imported TensorFlow to get here; eosfix never imports it itself.
     tf = sys.modules["tensorflow"]
-    arrays = {"input_ids": batch["input_ids"].numpy()}
-    if "attention_mask" in batch:
-        arrays["attention_mask"] = batch["attention_mask"].numpy()
+    # .numpy() may share memory with the tensor: the labels are rewritten on a copy.
+    arrays = {key: batch[key].numpy().copy() for key in ("input_ids", "attention_mask", "labels") if key in batch}
     restore_eos_labels(arrays, _examples(args, kwargs), instance.tokenizer)
     batch["labels"] = tf.convert_to_tensor(arrays["labels"])
     return batch
