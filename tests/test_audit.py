@@ -229,7 +229,7 @@ def test_no_eos_in_the_data_is_reported(unpatched):
 
     tok = build_tokenizer()
     report = audit(DataCollatorForLanguageModeling(tok, mlm=False), examples=[tok("the cat"), tok("a dog ran")])
-    assert report.eos_seen == 0 and report.coverage is None and report.ok is True
+    assert report.eos_seen == 0 and report.coverage is None and report.ok is False
     assert "eos_token" in report.advice
 
 

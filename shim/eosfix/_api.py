@@ -18,8 +18,23 @@ from eosfix.targets import TARGETS, load_target
 # patched is always read from the class itself.
 _wanted = False
 # Whether apply() set EOSFIX_AUTOPATCH itself, so that revert() removes only
-# what eosfix added to the environment.
+# what eosfix added to the environment, and the value it replaced (None when
+# the variable was unset), which revert() puts back.
 _set_env_for_children = False
+_autopatch_before = None
+
+
+def _patcher_or_none():
+    """eosfix's patcher, or None when it cannot be imported (wrapt missing or broken).
+
+    Nothing can carry eosfix's wrappers without wrapt, so the queries below
+    answer from that instead of raising into the program.
+    """
+    try:
+        from eosfix import _patcher
+    except Exception:  # a broken install may raise anything, not only ImportError
+        return None
+    return _patcher
 
 
 def _patch_on_import(module):
@@ -46,12 +61,13 @@ def apply(children=True):
     workers under spawn or forkserver, subprocesses) patch themselves at
     start through the ``eosfix_autopatch.pth`` file the wheel installs.
     """
-    global _wanted, _set_env_for_children
+    global _wanted, _set_env_for_children, _autopatch_before
     if disabled_by_env():
         logger().warning("eosfix: EOSFIX_DISABLE is set, so eosfix.apply() left everything unpatched.")
         return False
     _wanted = True
     if children and not autopatch_by_env():
+        _autopatch_before = os.environ.get(AUTOPATCH_ENV)
         os.environ[AUTOPATCH_ENV] = "1"
         _set_env_for_children = True
     for name in TARGETS:
@@ -63,29 +79,34 @@ def apply(children=True):
 def revert():
     """Remove the patch and cancel a pending one; a no-op when nothing is applied.
 
-    ``EOSFIX_AUTOPATCH`` is removed from the environment if apply() set it.
+    ``EOSFIX_AUTOPATCH`` gets back the value it had before apply() set it
+    (or is removed again), unless the program changed it since.
     """
     global _wanted, _set_env_for_children
     _wanted = False
     if _set_env_for_children:
-        os.environ.pop(AUTOPATCH_ENV, None)
+        if os.environ.get(AUTOPATCH_ENV) == "1":
+            if _autopatch_before is None:
+                os.environ.pop(AUTOPATCH_ENV, None)
+            else:
+                os.environ[AUTOPATCH_ENV] = _autopatch_before
         _set_env_for_children = False
     for name in TARGETS:
         _importhook.discard(name, _patch_on_import)
         module = sys.modules.get(name)
-        if module is not None:
-            from eosfix import _patcher
-
-            _patcher.unpatch(load_target(name), module)
+        patcher = _patcher_or_none() if module is not None else None
+        if patcher is not None:
+            patcher.unpatch(load_target(name), module)
 
 
 def is_applied():
     """True when every target module is imported and carries eosfix's enabled wrappers."""
     if not all(name in sys.modules for name in TARGETS):
         return False
-    from eosfix import _patcher
-
-    return all(_patcher.is_patched(load_target(name), sys.modules[name]) for name in TARGETS)
+    patcher = _patcher_or_none()
+    if patcher is None:
+        return False
+    return all(patcher.is_patched(load_target(name), sys.modules[name]) for name in TARGETS)
 
 
 class patched:

@@ -13,6 +13,7 @@ def logger():
 
 AUTOPATCH_ENV = "EOSFIX_AUTOPATCH"
 DISABLE_ENV = "EOSFIX_DISABLE"
+DEBUG_ENV = "EOSFIX_DEBUG"
 
 
 def _env_true(name):
@@ -27,3 +28,8 @@ def disabled_by_env():
 def autopatch_by_env():
     """True when ``EOSFIX_AUTOPATCH`` asks new processes to patch at start."""
     return _env_true(AUTOPATCH_ENV)
+
+
+def debug_by_env():
+    """True when ``EOSFIX_DEBUG`` asks the ``eosfix`` commands for tracebacks instead of one-line errors."""
+    return _env_true(DEBUG_ENV)
