@@ -10,8 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import build_tokenizer, installed, run_python, version_in
-from test_trl import tiny_model
+from helpers import build_tokenizer, installed, run_python, tiny_model, version_in
 
 import eosfix
 from eosfix._audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import build_tokenizer, run_python
-from test_trl import tiny_model
+from helpers import build_tokenizer, clean_env, run_python, small_copy, tiny_model
 
 import eosfix
 from eosfix._audit import EOSAudit, EOSLabelError, audit
@@ -351,7 +350,7 @@ def main():
     import eosfix
     from torch.utils.data import DataLoader
     from transformers import DataCollatorForLanguageModeling
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
     eosfix.apply()
     tok = build_tokenizer()
     collator = DataCollatorForLanguageModeling(tok, mlm=False)
@@ -409,7 +408,7 @@ def test_switch_queries_never_raise_with_a_broken_wrapt(tmp_path):
     assert result == [False, False, False]
 
 
-def test_revert_restores_the_users_autopatch_value(monkeypatch, unpatched):
+def test_revert_restores_the_users_autopatch_value(clean_environ, monkeypatch, unpatched):
     monkeypatch.setenv("EOSFIX_AUTOPATCH", "0")
     eosfix.apply()
     assert os.environ["EOSFIX_AUTOPATCH"] == "1"
@@ -425,8 +424,7 @@ def test_revert_restores_the_users_autopatch_value(monkeypatch, unpatched):
 
 
 def command(*args, env=None, pythonpath=None):
-    full_env = {key: value for key, value in os.environ.items() if not key.startswith("EOSFIX_")}
-    full_env.update(env or {})
+    full_env = clean_env(**(env or {}))
     if pythonpath:
         full_env["PYTHONPATH"] = pythonpath
     return subprocess.run(
@@ -503,7 +501,7 @@ def test_demo_plot_without_suffix_prints_the_file_it_writes(tmp_path):
 
 
 def test_ctrl_c_during_demo_is_one_line(tmp_path):
-    full_env = {key: value for key, value in os.environ.items() if not key.startswith("EOSFIX_")}
+    full_env = clean_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "eosfix", "demo", "--steps", "100000", "--no-progress"],
         stdout=subprocess.PIPE,
@@ -520,8 +518,6 @@ def test_ctrl_c_during_demo_is_one_line(tmp_path):
 
 
 def test_ctrl_c_during_vendor_puts_the_copy_back(tmp_path, capsys, monkeypatch):
-    from test_vendor import small_copy
-
     from eosfix import vendor
 
     copy_dir = small_copy("transformers", tmp_path)

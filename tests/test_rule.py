@@ -10,7 +10,7 @@ import copy
 import warnings
 
 import pytest
-from conftest import build_tokenizer
+from helpers import build_tokenizer
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,4 +1,4 @@
-"""The public switch: apply(), revert(), is_applied(), patched().
+"""The public switch: apply(), revert(), is_applied(), patched(), unpatched().
 
 Nothing here imports wrapt, torch, numpy or transformers. When a target's
 module is not imported yet, apply() registers a post-import hook and the patch
@@ -10,7 +10,8 @@ import os
 import sys
 
 from eosfix import _importhook
-from eosfix._log import AUTOPATCH_ENV, autopatch_by_env, disabled_by_env, logger
+from eosfix._log import logger
+from eosfix.environment_variables import EOSFIX_AUTOPATCH, autopatch_by_env, disabled_by_env
 from eosfix.targets import TARGETS, load_target
 
 # What the program asked for last: True after apply(), False after revert().
@@ -67,8 +68,8 @@ def apply(children=True):
         return False
     _wanted = True
     if children and not autopatch_by_env():
-        _autopatch_before = os.environ.get(AUTOPATCH_ENV)
-        os.environ[AUTOPATCH_ENV] = "1"
+        _autopatch_before = os.environ.get(EOSFIX_AUTOPATCH)
+        os.environ[EOSFIX_AUTOPATCH] = "1"
         _set_env_for_children = True
     for name in TARGETS:
         # Patches at once when the module is already imported, else on import.
@@ -85,11 +86,11 @@ def revert():
     global _wanted, _set_env_for_children
     _wanted = False
     if _set_env_for_children:
-        if os.environ.get(AUTOPATCH_ENV) == "1":
+        if os.environ.get(EOSFIX_AUTOPATCH) == "1":
             if _autopatch_before is None:
-                os.environ.pop(AUTOPATCH_ENV, None)
+                os.environ.pop(EOSFIX_AUTOPATCH, None)
             else:
-                os.environ[AUTOPATCH_ENV] = _autopatch_before
+                os.environ[EOSFIX_AUTOPATCH] = _autopatch_before
         _set_env_for_children = False
     for name in TARGETS:
         _importhook.discard(name, _patch_on_import)
@@ -127,4 +128,31 @@ class patched:
     def __exit__(self, *exc_info):
         if not self._was_wanted:
             revert()
+        return False
+
+
+class unpatched:
+    """Context manager: eosfix is off inside the block, and put back exactly as it was on exit.
+
+    On entry it reverts the patch and cancels a pending one. On exit a patch
+    that was applied or pending before the block is applied again, and
+    ``EOSFIX_AUTOPATCH`` gets back the value it had, so a report can compare
+    stock and fixed output without knowing what the program had asked for.
+    """
+
+    def __enter__(self):
+        self._saved = (_wanted, _set_env_for_children, _autopatch_before, os.environ.get(EOSFIX_AUTOPATCH))
+        revert()
+        return self
+
+    def __exit__(self, *exc_info):
+        global _set_env_for_children, _autopatch_before
+        wanted, set_env, before, value = self._saved
+        if wanted:
+            apply(children=False)
+        if value is None:
+            os.environ.pop(EOSFIX_AUTOPATCH, None)
+        else:
+            os.environ[EOSFIX_AUTOPATCH] = value
+        _set_env_for_children, _autopatch_before = set_env, before
         return False

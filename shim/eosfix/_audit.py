@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from eosfix._api import is_applied
 from eosfix.labels import IGNORE_INDEX
 
 __all__ = ["EOSAudit", "EOSLabelError", "EOSLabelWarning", "audit", "count_eos_labels"]
@@ -476,8 +477,6 @@ def audit(
         has_labels = has_labels and counts["has_labels"]
         counted_by = counts["counted_by"]
 
-    import eosfix
-
     if totals["eos_lost"]:
         status = EOSAudit.LOST
     elif totals["eos_labelled"] and has_labels:
@@ -488,7 +487,7 @@ def audit(
         **totals,
         coverage=totals["eos_labelled"] / totals["eos_seen"] if totals["eos_seen"] else None,
         pad_is_eos=pad_id is not None and pad_id == eos_id,
-        patched=eosfix.is_applied(),
+        patched=is_applied(),
         ok=status == EOSAudit.OK,
         advice="",
         batches=len(drawn),

@@ -20,7 +20,7 @@ DEBUG_FLAG = "--debug"
 
 
 def debug_requested(argv):
-    from eosfix._log import debug_by_env
+    from eosfix.environment_variables import debug_by_env
 
     return DEBUG_FLAG in argv or debug_by_env()
 

@@ -251,7 +251,7 @@ def run(args):
     import transformers.data.data_collator  # noqa: F401  (a pending eosfix.apply() lands here)
 
     import eosfix
-    from eosfix._log import disabled_by_env
+    from eosfix.environment_variables import disabled_by_env
 
     if disabled_by_env():
         raise DemoError("EOSFIX_DISABLE is set, so eosfix stays off and both runs would be stock")
@@ -260,7 +260,6 @@ def run(args):
     texts = [training_text(words, author, tokenizer.eos_token) for words, author in train]
     progress = _progress_factory(args.progress)
 
-    was_applied = eosfix.is_applied()
     was_deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     # A model this small runs fastest on one thread: more threads spend their
@@ -269,8 +268,7 @@ def run(args):
     torch.set_num_threads(1)
     results, curves = {}, {}
     try:
-        with _quiet_transformers():
-            eosfix.revert()
+        with _quiet_transformers(), eosfix.unpatched():
             results["stock"], curves["stock"] = train_once("stock", tokenizer, texts, test, args, progress)
             with eosfix.patched():
                 if not eosfix.is_applied():
@@ -279,8 +277,6 @@ def run(args):
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         torch.set_num_threads(threads)
-        if was_applied:
-            eosfix.apply()
     return results, curves
 
 

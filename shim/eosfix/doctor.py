@@ -90,17 +90,12 @@ PROBE_CASES = (
 def probe():
     """EOS label counts per case, stock and with eosfix; the patch state is restored."""
     import eosfix
-    from eosfix import _api
 
-    was_wanted = _api._wanted
     results = {}
-    try:
-        eosfix.revert()
+    with eosfix.unpatched():
         stock = {name: _probe_once(*case) for name, *case in PROBE_CASES}
-        eosfix.apply()
-        fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
-    finally:
-        eosfix.apply() if was_wanted else eosfix.revert()
+        with eosfix.patched():
+            fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
     for name, *_ in PROBE_CASES:
         results[name] = {"eos": stock[name][0], "stock_labelled": stock[name][1], "fixed_labelled": fixed[name][1]}
     return results
@@ -109,7 +104,7 @@ def probe():
 def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
-    from eosfix._log import disabled_by_env
+    from eosfix.environment_variables import disabled_by_env
 
     report = {
         "eosfix": eosfix.__version__,
