@@ -1,16 +1,9 @@
-"""Shared test helpers: an offline tokenizer, version gates, and a subprocess runner.
+"""pytest configuration and fixtures; the helpers themselves are in ``helpers.py``."""
 
-Nothing here downloads: tokenizers are built in memory from a word list, models
-from a config.
-"""
-
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from helpers import EOSFIX_PREFIX, build_tokenizer
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,50 +20,10 @@ settings.register_profile(
 )
 settings.load_profile("eosfix")
 
-WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "###", "Question:", "Answer:", "yes", "no")
-
-
-def build_tokenizer(pad="eos", padding_side="right", mask_token=False, with_attention_mask=True):
-    """A WordLevel tokenizer in PreTrainedTokenizerFast; pad is "eos", "pad" or None."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate(("<unk>", "<s>", "</s>", "<pad>", "<mask>", *WORDS))}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    kwargs = {"mask_token": "<mask>"} if mask_token else {}
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>", **kwargs
-    )
-    if pad == "eos":
-        tokenizer.pad_token = tokenizer.eos_token
-    elif pad == "pad":
-        tokenizer.pad_token = "<pad>"
-    tokenizer.padding_side = padding_side
-    if not with_attention_mask:
-        tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "attention_mask"]
-    return tokenizer
-
 
 @pytest.fixture
 def make_tokenizer():
     return build_tokenizer
-
-
-def installed(distribution):
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def version_in(distribution, specifier):
-    from packaging.specifiers import SpecifierSet
-
-    version = installed(distribution)
-    return version is not None and SpecifierSet(specifier).contains(version, prereleases=True)
 
 
 @pytest.fixture
@@ -83,26 +36,9 @@ def unpatched():
     eosfix.revert()
 
 
-def run_python(code, env=None, check=True):
-    """Run ``code`` in a fresh interpreter; return the JSON object of its last stdout line.
-
-    A fresh process is the only honest way to test import orderings: popping
-    entries from sys.modules leaves classes and hooks behind.
-    """
-    full_env = dict(os.environ)
-    # An apply() earlier in this test process may have set the switch for
-    # children; a scenario starts clean unless it asks for it.
-    full_env.pop("EOSFIX_AUTOPATCH", None)
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    lines = proc.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else None
-    return result, proc
+@pytest.fixture
+def clean_environ(monkeypatch):
+    """The test runs with no ``EOSFIX_*`` variable in ``os.environ``; the originals come back afterwards."""
+    for key in [key for key in os.environ if key.startswith(EOSFIX_PREFIX)]:
+        monkeypatch.delenv(key)
+    return os.environ

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from conftest import build_tokenizer
+from helpers import build_tokenizer
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "label_rule.json"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import installed
+from helpers import installed
 
 
 def doctor(*args, env=None, via=None):

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import wrapt
-from conftest import build_tokenizer, run_python
+from helpers import build_tokenizer, run_python
 
 import eosfix
 from eosfix import _patcher
@@ -22,7 +22,7 @@ sys.path.insert(0, {tests!r})
 
 def probe():
     from transformers import DataCollatorForLanguageModeling
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
     tok = build_tokenizer(pad="eos")
     batch = DataCollatorForLanguageModeling(tok, mlm=False)([tok("the cat </s> yes </s>"), tok("a </s>")])
     return int((batch["labels"] == tok.eos_token_id).sum())

@@ -14,7 +14,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import installed
+from helpers import clean_env, installed
 
 TESTS = str(Path(__file__).parent)
 PTH = Path(sysconfig.get_paths()["purelib"]) / "eosfix_autopatch.pth"
@@ -42,7 +42,7 @@ def coverage(batches, eos):
 
 def collator():
     from transformers import DataCollatorForLanguageModeling
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
     tok = build_tokenizer(pad="eos")
     return tok, DataCollatorForLanguageModeling(tok, mlm=False)
 """
@@ -103,12 +103,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("EOSFIX_AUTOPATCH", "EOSFIX_DISABLE")}
-    env.update(extra)
-    return env
 
 
 def run(args, env, timeout=300):

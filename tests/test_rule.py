@@ -11,7 +11,7 @@ import sys
 import warnings
 
 import pytest
-from conftest import build_tokenizer
+from helpers import build_tokenizer
 from hypothesis import given
 from hypothesis import strategies as st
 

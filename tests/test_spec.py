@@ -16,7 +16,6 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import warnings
@@ -24,7 +23,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from conftest import version_in
+from helpers import clean_env, copy_package, version_in
 from hypothesis import given
 from hypothesis import strategies as st
 from spec_check import collate, load_cases
@@ -110,15 +109,9 @@ def test_shim_meets_the_spec(case, return_tensors, unpatched):
 # --- the patches, in fresh interpreters ---------------------------------------------------------------
 
 
-def _copy(name, destination):
-    source = Path(find_spec(name).submodule_search_locations[0])
-    # __pycache__ comes along with its mtimes: the subprocess does not recompile transformers.
-    return Path(shutil.copytree(source, destination / name))
-
-
 def _spec_check(pythonpath, cases_file):
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH")}
-    env["EOSFIX_DISABLE"] = "1"
+    env = clean_env(EOSFIX_DISABLE="1")
+    env.pop("PYTHONPATH", None)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
     return subprocess.Popen(
@@ -175,13 +168,13 @@ def carriers(tmp_path_factory):
     cases_file = root / "cases.json"
     cases_file.write_text(json.dumps({"cases": CASES + RANDOM_CASES}), encoding="utf-8")
 
-    vendored = [_copy("transformers", root / "vendor")]
+    vendored = [copy_package("transformers", root / "vendor")]
     if TRL_PATCHED:
-        vendored.append(_copy("trl", root / "vendor_trl"))
+        vendored.append(copy_package("trl", root / "vendor_trl"))
     for copy in vendored:
         assert vendor.main([str(copy)]) == 0
 
-    upstream = _copy("transformers", root / "upstream")
+    upstream = copy_package("transformers", root / "upstream")
     # a/src/transformers/data/data_collator.py: -p3 leaves the path inside the package directory.
     subprocess.run(
         ["git", "apply", "-p3", str(UPSTREAM_PR / "data_collator-keep-eos-labels.patch")],
@@ -286,9 +279,8 @@ def test_shim_holds_the_invariant_against_stock(case):
 
 def _upstream_tests(patch_first):
     """Run the PR's test file on the installed transformers, with eosfix applied first or switched off."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH", "EOSFIX_DISABLE")}
-    if not patch_first:
-        env["EOSFIX_DISABLE"] = "1"
+    env = clean_env() if patch_first else clean_env(EOSFIX_DISABLE="1")
+    env.pop("PYTHONPATH", None)
     test_file = str(UPSTREAM_PR / "test_data_collator_eos_labels.py")
     code = (
         "import sys, pytest\n"

@@ -5,7 +5,7 @@ the same with eosfix applied.
 """
 
 import pytest
-from conftest import build_tokenizer, installed, version_in
+from helpers import build_tokenizer, installed, tiny_model, version_in
 
 import eosfix
 
@@ -75,21 +75,6 @@ def test_completion_only_collator_multi_turn(unpatched):
     words = text.split()
     kept = [w for w, label in zip(words, labels) if label != -100]
     assert kept == ["yes", "</s>", "no", "</s>"]
-
-
-def tiny_model(vocab_size):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config)
 
 
 def sft_first_batch(tmp_path, packing):

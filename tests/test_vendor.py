@@ -10,14 +10,13 @@ together once per session: importing transformers and trl is most of the cost.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from conftest import installed, version_in
+from helpers import clean_env, copy_package, installed, small_copy, version_in
 from packaging.specifiers import SpecifierSet
 
 from eosfix import vendor
@@ -32,41 +31,6 @@ needs_transformers_patch = pytest.mark.skipif(
     not TRANSFORMERS_PATCHED, reason="no eosfix patch for this transformers version"
 )
 needs_trl_patch = pytest.mark.skipif(not TRL_PATCHED, reason="trl is absent or has no DataCollatorForCompletionOnlyLM")
-
-
-def package_dir(name):
-    return Path(find_spec(name).submodule_search_locations[0])
-
-
-def copy_package(name, destination, files=None):
-    """Copy the installed package ``name`` into ``destination``; only ``files`` (relative) when given.
-
-    ``__pycache__`` is copied too: copy2 keeps the sources' mtimes, so the
-    cached bytecode stays valid and the subprocess does not recompile
-    transformers.
-    """
-    source = package_dir(name)
-    target = destination / name
-    if files is None:
-        shutil.copytree(source, target)
-    else:
-        for relative in files:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / relative, target / relative)
-    return target
-
-
-def small_copy(name, destination):
-    """The files ``eosfix vendor`` reads and patches, plus the dist-info a ``pip install --target`` leaves."""
-    files = {
-        "transformers": ["__init__.py", "data/data_collator.py"],
-        "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
-    }[name]
-    target = copy_package(name, destination, files)
-    # trl >= 0.20 has no __version__ literal; the command then reads the dist-info next to the package.
-    for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):
-        shutil.copytree(dist_info, destination / dist_info.name)
-    return target
 
 
 def run_vendor(capsys, *argv):
@@ -213,8 +177,8 @@ def test_runs_as_a_command(command):
 
 def check_in_subprocess(pythonpath, *flags):
     """Start vendor_check.py with ``pythonpath`` in front of site-packages and eosfix switched off."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH")}
-    env["EOSFIX_DISABLE"] = "1"
+    env = clean_env(EOSFIX_DISABLE="1")
+    env.pop("PYTHONPATH", None)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
     return subprocess.Popen(

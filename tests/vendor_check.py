@@ -14,7 +14,7 @@ import json
 import sys
 import warnings
 
-from conftest import build_tokenizer
+from helpers import build_tokenizer
 
 TEXTS = ("the cat sat </s>", "a dog </s>", "yes </s> no </s>")
 COMPLETIONS = ("### Question: the cat ### Answer: yes </s>", "### Question: a ### Answer: no </s>")

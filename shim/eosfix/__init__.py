@@ -25,6 +25,8 @@ or explicitly::
     eosfix.revert()         # put the original methods back
     with eosfix.patched():  # applied inside the block only
         ...
+    with eosfix.unpatched():  # stock inside the block, put back as it was after
+        ...
 
 To check a training setup, ``eosfix.audit(trainer_or_loader_or_collator,
 examples=None)`` reports how many real EOS tokens keep their labels
@@ -42,7 +44,7 @@ Problems are logged to the ``eosfix`` logger; library errors pass through
 unchanged.
 """
 
-from eosfix._api import apply, is_applied, patched, revert
+from eosfix._api import apply, is_applied, patched, revert, unpatched
 
 __version__ = "0.1.0"
 
@@ -51,6 +53,7 @@ __all__ = [
     "revert",
     "is_applied",
     "patched",
+    "unpatched",
     "restore_eos_labels",
     "audit",
     "EOSAudit",

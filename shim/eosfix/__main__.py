@@ -10,13 +10,23 @@ COMMANDS = {
 
 
 def _usage():
-    lines = ["usage: eosfix COMMAND [options]", "", "commands:"]
+    lines = ["usage: eosfix [--debug] COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<8}{summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [
+        "",
+        "Errors are one line on stderr; --debug (or EOSFIX_DEBUG=1) shows the traceback. Besides each command's",
+        "own exit status: 2 a dependency is missing or broken, 1 an unexpected error, 130 interrupted.",
+    ]
     return "\n".join(lines)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    from eosfix import _cli
+
+    # --debug may come before the command; the command's runner reads it from its own arguments.
+    debug = [_cli.DEBUG_FLAG] if _cli.DEBUG_FLAG in argv else []
+    argv = [arg for arg in argv if arg != _cli.DEBUG_FLAG]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
@@ -26,7 +36,11 @@ def main(argv=None):
         return 2
     import importlib
 
-    return importlib.import_module(COMMANDS[command][0]).main(rest)
+    def command_main(arguments):
+        # Imported inside the runner: a command whose dependencies are broken fails in one line too.
+        return importlib.import_module(COMMANDS[command][0]).main(arguments)
+
+    return _cli.run(command, command_main, [*rest, *debug])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The public switch: apply(), revert(), is_applied(), patched().
+"""The public switch: apply(), revert(), is_applied(), patched(), unpatched().
 
 Nothing here imports wrapt, torch, numpy or transformers. When a target's
 module is not imported yet, apply() registers a post-import hook and the patch
@@ -10,7 +10,8 @@ import os
 import sys
 
 from eosfix import _importhook
-from eosfix._log import AUTOPATCH_ENV, autopatch_by_env, disabled_by_env, logger
+from eosfix._log import logger
+from eosfix.environment_variables import EOSFIX_AUTOPATCH, autopatch_by_env, disabled_by_env
 from eosfix.targets import TARGETS, load_target
 
 # What the program asked for last: True after apply(), False after revert().
@@ -18,8 +19,23 @@ from eosfix.targets import TARGETS, load_target
 # patched is always read from the class itself.
 _wanted = False
 # Whether apply() set EOSFIX_AUTOPATCH itself, so that revert() removes only
-# what eosfix added to the environment.
+# what eosfix added to the environment, and the value it replaced (None when
+# the variable was unset), which revert() puts back.
 _set_env_for_children = False
+_autopatch_before = None
+
+
+def _patcher_or_none():
+    """eosfix's patcher, or None when it cannot be imported (wrapt missing or broken).
+
+    Nothing can carry eosfix's wrappers without wrapt, so the queries below
+    answer from that instead of raising into the program.
+    """
+    try:
+        from eosfix import _patcher
+    except Exception:  # a broken install may raise anything, not only ImportError
+        return None
+    return _patcher
 
 
 def _patch_on_import(module):
@@ -46,13 +62,14 @@ def apply(children=True):
     workers under spawn or forkserver, subprocesses) patch themselves at
     start through the ``eosfix_autopatch.pth`` file the wheel installs.
     """
-    global _wanted, _set_env_for_children
+    global _wanted, _set_env_for_children, _autopatch_before
     if disabled_by_env():
         logger().warning("eosfix: EOSFIX_DISABLE is set, so eosfix.apply() left everything unpatched.")
         return False
     _wanted = True
     if children and not autopatch_by_env():
-        os.environ[AUTOPATCH_ENV] = "1"
+        _autopatch_before = os.environ.get(EOSFIX_AUTOPATCH)
+        os.environ[EOSFIX_AUTOPATCH] = "1"
         _set_env_for_children = True
     for name in TARGETS:
         # Patches at once when the module is already imported, else on import.
@@ -63,29 +80,34 @@ def apply(children=True):
 def revert():
     """Remove the patch and cancel a pending one; a no-op when nothing is applied.
 
-    ``EOSFIX_AUTOPATCH`` is removed from the environment if apply() set it.
+    ``EOSFIX_AUTOPATCH`` gets back the value it had before apply() set it
+    (or is removed again), unless the program changed it since.
     """
     global _wanted, _set_env_for_children
     _wanted = False
     if _set_env_for_children:
-        os.environ.pop(AUTOPATCH_ENV, None)
+        if os.environ.get(EOSFIX_AUTOPATCH) == "1":
+            if _autopatch_before is None:
+                os.environ.pop(EOSFIX_AUTOPATCH, None)
+            else:
+                os.environ[EOSFIX_AUTOPATCH] = _autopatch_before
         _set_env_for_children = False
     for name in TARGETS:
         _importhook.discard(name, _patch_on_import)
         module = sys.modules.get(name)
-        if module is not None:
-            from eosfix import _patcher
-
-            _patcher.unpatch(load_target(name), module)
+        patcher = _patcher_or_none() if module is not None else None
+        if patcher is not None:
+            patcher.unpatch(load_target(name), module)
 
 
 def is_applied():
     """True when every target module is imported and carries eosfix's enabled wrappers."""
     if not all(name in sys.modules for name in TARGETS):
         return False
-    from eosfix import _patcher
-
-    return all(_patcher.is_patched(load_target(name), sys.modules[name]) for name in TARGETS)
+    patcher = _patcher_or_none()
+    if patcher is None:
+        return False
+    return all(patcher.is_patched(load_target(name), sys.modules[name]) for name in TARGETS)
 
 
 class patched:
@@ -106,4 +128,31 @@ class patched:
     def __exit__(self, *exc_info):
         if not self._was_wanted:
             revert()
+        return False
+
+
+class unpatched:
+    """Context manager: eosfix is off inside the block, and put back exactly as it was on exit.
+
+    On entry it reverts the patch and cancels a pending one. On exit a patch
+    that was applied or pending before the block is applied again, and
+    ``EOSFIX_AUTOPATCH`` gets back the value it had, so a report can compare
+    stock and fixed output without knowing what the program had asked for.
+    """
+
+    def __enter__(self):
+        self._saved = (_wanted, _set_env_for_children, _autopatch_before, os.environ.get(EOSFIX_AUTOPATCH))
+        revert()
+        return self
+
+    def __exit__(self, *exc_info):
+        global _set_env_for_children, _autopatch_before
+        wanted, set_env, before, value = self._saved
+        if wanted:
+            apply(children=False)
+        if value is None:
+            os.environ.pop(EOSFIX_AUTOPATCH, None)
+        else:
+            os.environ[EOSFIX_AUTOPATCH] = value
+        _set_env_for_children, _autopatch_before = set_env, before
         return False

@@ -6,7 +6,8 @@ counts the EOS tokens that belong to the examples and those whose label is
 the EOS id, and says what to do::
 
     report = eosfix.audit(trainer)
-    report.ok         # False when EOS tokens lose their labels
+    report.ok         # True only when EOS labels were checked and none was lost
+    report.status     # "ok", "lost" or "nothing to judge" (no batch, no labels, no EOS the loss reads)
     report.coverage   # eos_labelled / eos_seen, None when no EOS was seen
     print(report)     # the counts and one sentence of advice
 
@@ -30,7 +31,10 @@ import contextlib
 import dataclasses
 import itertools
 import sys
+from collections.abc import Iterable
+from typing import Any
 
+from eosfix._api import is_applied
 from eosfix.labels import IGNORE_INDEX
 
 __all__ = ["EOSAudit", "EOSLabelError", "EOSLabelWarning", "audit", "count_eos_labels"]
@@ -51,6 +55,16 @@ class EOSLabelWarning(UserWarning):
 @dataclasses.dataclass
 class EOSAudit:
     """What :func:`audit` found. ``print()`` it, or read the fields.
+
+    ``status`` is ``"ok"`` (EOS labels were checked and every one the loss
+    reads kept its label), ``"lost"`` (some lost it) or ``"nothing to judge"``
+    (no batch was drawn, the batches carry no labels, or no EOS reached a
+    label: the advice says what to check). ``ok`` is True only for ``"ok"``.
+
+    ``order_kept`` is True when drawing the batches provably left the data
+    order training sees unchanged, and None when the audit read a new iterator
+    over an ``IterableDataset`` whose iterators it cannot see into (they keep
+    the order unless they share state, such as a queue or an open file).
 
     ``counted_by`` says how the examples' own tokens were told from padding:
     ``"attention_mask"``, ``"example lengths"`` (the batch had no mask),
@@ -74,6 +88,12 @@ class EOSAudit:
     pad_token_id: int | None = None
     counted_by: str = "attention_mask"
     collator: str = ""
+    status: str = "ok"
+    order_kept: bool | None = True
+
+    OK = "ok"
+    LOST = "lost"
+    NOTHING_TO_JUDGE = "nothing to judge"
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -83,8 +103,9 @@ class EOSAudit:
             return "yes" if flag else "no"
 
         coverage = "n/a" if self.coverage is None else f"{self.coverage:.0%}"
+        verdict = {self.OK: "OK", self.LOST: "NOT OK"}.get(self.status, "NOT OK, nothing to judge")
         lines = [
-            f"EOS label audit: {'OK' if self.ok else 'NOT OK'}"
+            f"EOS label audit: {verdict}"
             + (
                 f" ({self.collator}, {self.batches} batch{'es' if self.batches != 1 else ''})" if self.collator else ""
             ),
@@ -97,6 +118,12 @@ class EOSAudit:
         lines += [
             f"  pad token is EOS:              {yes_no(self.pad_is_eos)}",
             f"  eosfix patch applied:          {yes_no(self.patched)}",
+        ]
+        if self.order_kept is None:
+            lines.append(
+                "  data order:                    not guaranteed: a new iterator over the IterableDataset was read"
+            )
+        lines += [
             f"  advice: {self.advice}",
         ]
         return "\n".join(lines)
@@ -213,7 +240,9 @@ def _rng_preserved(loader=None):
         generator = getattr(owner, "generator", None)
         if hasattr(generator, "get_state"):
             saved.append((generator, generator.get_state()))
-    epochs = [(s, s.epoch) for s in _samplers(loader) if isinstance(getattr(s, "epoch", None), int)] if loader else []
+    # `is not None`: a truth test on a DataLoader calls len(), which raises for an IterableDataset without one.
+    samplers = _samplers(loader) if loader is not None else []
+    epochs = [(s, s.epoch) for s in samplers if isinstance(getattr(s, "epoch", None), int)]
     torch = sys.modules.get("torch")
     fork = torch.random.fork_rng(devices=[]) if torch is not None else contextlib.nullcontext()
     try:
@@ -229,6 +258,47 @@ def _rng_preserved(loader=None):
             sampler.epoch = epoch
 
 
+class _NotDrawn(Exception):
+    """The loader's batches cannot be drawn without taking data away from training; the message says why."""
+
+
+def _length(obj):
+    """``len(obj)``, or None when it has none (a sampler over an infinite or unsized source raises TypeError)."""
+    try:
+        return len(obj)
+    except TypeError:
+        return None
+
+
+def _is_iterable_dataset(dataset):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(dataset, torch.utils.data.IterableDataset)
+
+
+def _iterators_are_independent(dataset):
+    # A 🤗 datasets IterableDataset builds every iterator afresh from its own
+    # configuration (shards, shuffle seed and epoch), so a second one does not
+    # move the first; for any other IterableDataset the audit cannot tell.
+    return type(dataset).__module__.split(".")[0] == "datasets"
+
+
+@contextlib.contextmanager
+def _new_iterator(dataset):
+    """A new iterator over an iterable dataset, closed afterwards; refuses one that is its own iterator."""
+    stream = iter(dataset)
+    if stream is dataset:
+        raise _NotDrawn(
+            f"{type(dataset).__name__} is its own iterator, so every example the audit read would be missing "
+            "from training; audit the collator with a few examples instead: eosfix.audit(collator, examples=[...])"
+        )
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
 def _loader_batches(loader, count):
     """Yield up to ``count`` (batch, examples) pairs built the way the loader builds them.
 
@@ -236,33 +306,35 @@ def _loader_batches(loader, count):
     batch sampler, examples from the dataset, then ``collate_fn``. It never
     calls ``iter(loader)``, which would reset an iterator the program holds
     when ``persistent_workers`` is set, start worker processes, and hide the
-    examples that the count needs when a batch has no attention mask.
+    examples that the count needs when a batch has no attention mask. An
+    ``IterableDataset`` is read through a new iterator of its own, at most
+    ``count`` batches of it, so infinite streams are fine.
     """
-    import torch
-
     batch_size = getattr(loader, "batch_size", None)
     dataset = loader.dataset
     if loader.batch_sampler is None:
         # No automatic batching: collate_fn receives one sample at a time.
-        if isinstance(dataset, torch.utils.data.IterableDataset):
-            stream = iter(dataset)
-        else:
-            stream = map(dataset.__getitem__, loader.sampler)
-        for sample in itertools.islice(stream, count):
-            yield loader.collate_fn(sample), None
+        if _is_iterable_dataset(dataset):
+            with _new_iterator(dataset) as stream:
+                for sample in itertools.islice(stream, count):
+                    yield loader.collate_fn(sample), None
+            return
+        for index in itertools.islice(iter(loader.sampler), count):
+            yield loader.collate_fn(dataset[index]), None
         return
-    if isinstance(dataset, torch.utils.data.IterableDataset):
-        items = iter(dataset)
-        for _ in range(count):
-            examples = list(itertools.islice(items, batch_size))
-            if not examples or (loader.drop_last and len(examples) < batch_size):
-                return
-            yield loader.collate_fn(examples), examples
+    if _is_iterable_dataset(dataset):
+        with _new_iterator(dataset) as items:
+            for _ in range(count):
+                examples = list(itertools.islice(items, batch_size))
+                if not examples or (loader.drop_last and len(examples) < batch_size):
+                    return
+                yield loader.collate_fn(examples), examples
         return
     # Never run the batch sampler to its end: accelerate's seedable sampler
     # steps to the next epoch when it does.
-    if hasattr(loader.batch_sampler, "__len__"):
-        count = min(count, len(loader.batch_sampler))
+    length = _length(loader.batch_sampler)
+    if length is not None:
+        count = min(count, length)
     indices = iter(loader.batch_sampler)
     try:
         for batch_indices in itertools.islice(indices, count):
@@ -274,8 +346,22 @@ def _loader_batches(loader, count):
             indices.close()
 
 
+# Examples per batch when the examples have no length to share out (an iterator, a streaming data set).
+DEFAULT_BATCH_SIZE = 8
+
+
 def _collator_batches(collator, examples, count, batch_size):
-    total = len(examples)
+    total = _length(examples)
+    if total is None:
+        # No length: read only what the batches need, in order.
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
+        stream = iter(examples)
+        for _ in range(count):
+            chunk = list(itertools.islice(stream, batch_size))
+            if not chunk:
+                return
+            yield collator(chunk), chunk
+        return
     if batch_size is None:
         batch_size = max(1, -(-total // count))
     for start in range(0, min(total, count * batch_size), batch_size):
@@ -307,29 +393,45 @@ def _unwrap_collator(collate_fn):
     return getattr(collate_fn, "data_collator", collate_fn)
 
 
-def audit(target, examples=None, batches=2, *, tokenizer=None, batch_size=None):
+def audit(
+    target: Any,
+    examples: Iterable[Any] | None = None,
+    batches: int = 2,
+    *,
+    tokenizer: Any = None,
+    batch_size: int | None = None,
+    fallback_tokenizer: Any = None,
+) -> EOSAudit:
     """Draw up to ``batches`` batches from ``target`` and count the EOS labels in them.
 
     ``target`` is one of
 
     - a collator (any callable that turns a list of examples into a batch),
-      with ``examples``, a sequence of what it is normally called with; they
-      are cut into ``batches`` batches of ``batch_size`` (by default, all of
-      them in equal parts);
-    - a torch ``DataLoader`` (accelerate's prepared loaders too);
+      with ``examples``, what it is normally called with; a sequence is cut
+      into ``batches`` batches of ``batch_size`` (by default, all of it in
+      equal parts); an iterable without a length (a generator, a streaming
+      data set) is read in order, ``batch_size`` (default 8) examples a batch,
+      and no further than the batches need;
+    - a torch ``DataLoader`` (accelerate's prepared loaders too), over a
+      map-style or an iterable dataset, finite or not;
     - a transformers or TRL ``Trainer``: its ``get_train_dataloader()``.
 
     The eos and pad ids come from ``tokenizer`` when given, else from the
-    collator's tokenizer, else from the trainer's tokenizer or processing
-    class. Returns an :class:`EOSAudit`.
+    collator's tokenizer, else from ``fallback_tokenizer``, else from the
+    trainer's tokenizer or processing class. Returns an :class:`EOSAudit`.
 
     Drawing from a loader does not advance it: the batches are built from its
     batch sampler, dataset and ``collate_fn`` in this process, and torch's,
     numpy's and Python's random states, and the samplers' generators, are put
-    back afterwards, so training sees the same batches in the same order.
+    back afterwards, so training sees the same batches in the same order. An
+    ``IterableDataset`` is read through a new iterator of its own (never one
+    the program holds); one that is its own iterator is not read at all, and
+    the report says why.
     """
     if batches < 1:
         raise ValueError("eosfix.audit: batches must be at least 1")
+    not_drawn = ""
+    order_kept = True
     if _is_trainer(target) or _is_loader(target):
         if examples is not None:
             raise TypeError("eosfix.audit: examples= goes with a collator; a DataLoader or Trainer brings its own")
@@ -339,16 +441,24 @@ def audit(target, examples=None, batches=2, *, tokenizer=None, batch_size=None):
             # construct samplers that read the global RNG.
             loader = target.get_train_dataloader() if trainer is not None else target
         collator = _unwrap_collator(loader.collate_fn)
-        tokenizer = tokenizer or _tokenizer_of(collator)
+        tokenizer = tokenizer or _tokenizer_of(collator) or _tokenizer_of(fallback_tokenizer)
         if tokenizer is None and trainer is not None:
             tokenizer = _trainer_tokenizer(trainer)
+        if _is_iterable_dataset(loader.dataset) and not _iterators_are_independent(loader.dataset):
+            order_kept = None
+        drawn = []
         with _rng_preserved(loader):
-            drawn = list(_loader_batches(loader, batches))
+            try:
+                # Appended one by one, so that batches drawn before a refusal still count.
+                for pair in _loader_batches(loader, batches):
+                    drawn.append(pair)
+            except _NotDrawn as reason:
+                not_drawn, order_kept = str(reason), True
     elif callable(target):
         if examples is None:
             raise TypeError("eosfix.audit: to audit a collator, pass examples=[...] to collate")
         collator = target
-        tokenizer = tokenizer or _tokenizer_of(collator)
+        tokenizer = tokenizer or _tokenizer_of(collator) or _tokenizer_of(fallback_tokenizer)
         with _rng_preserved():
             drawn = list(_collator_batches(collator, examples, batches, batch_size))
     else:
@@ -367,14 +477,18 @@ def audit(target, examples=None, batches=2, *, tokenizer=None, batch_size=None):
         has_labels = has_labels and counts["has_labels"]
         counted_by = counts["counted_by"]
 
-    import eosfix
-
+    if totals["eos_lost"]:
+        status = EOSAudit.LOST
+    elif totals["eos_labelled"] and has_labels:
+        status = EOSAudit.OK
+    else:
+        status = EOSAudit.NOTHING_TO_JUDGE
     report = EOSAudit(
         **totals,
         coverage=totals["eos_labelled"] / totals["eos_seen"] if totals["eos_seen"] else None,
         pad_is_eos=pad_id is not None and pad_id == eos_id,
-        patched=eosfix.is_applied(),
-        ok=totals["eos_lost"] == 0,
+        patched=is_applied(),
+        ok=status == EOSAudit.OK,
         advice="",
         batches=len(drawn),
         has_labels=has_labels,
@@ -382,16 +496,24 @@ def audit(target, examples=None, batches=2, *, tokenizer=None, batch_size=None):
         pad_token_id=pad_id,
         counted_by=counted_by,
         collator=type(collator).__name__,
+        status=status,
+        order_kept=order_kept,
     )
-    report.advice = _advice(report)
+    report.advice = not_drawn if not_drawn and not drawn else _advice(report)
     return report
 
 
 def _advice(report):
     if not report.batches:
-        return "The data gave no batch to look at; audit a non-empty data set."
+        return (
+            "The data gave no batch to look at, so nothing was checked: audit a non-empty data set "
+            "(with drop_last, one with at least a full batch)."
+        )
     if not report.has_labels:
-        return "The batches carry no labels, so nothing here can drop EOS labels; check where the labels are made."
+        return (
+            "The batches carry no labels, so nothing was checked: check that the collator makes labels "
+            "(DataCollatorForLanguageModeling with mlm=False does)."
+        )
     if report.eos_lost and not report.patched:
         return (
             "Add `import eosfix.autopatch` (or call eosfix.apply()) before training, so EOS labels follow "
@@ -405,7 +527,13 @@ def _advice(report):
         )
     if report.eos_seen == 0:
         return (
-            "No EOS token is in the batches, so the model cannot learn to stop: append tokenizer.eos_token "
-            "to every training text (or tokenize with an EOS-adding template)."
+            "No EOS token is in the batches, so nothing was checked and the model cannot learn to stop: append "
+            "tokenizer.eos_token to every training text (or tokenize with an EOS-adding template), and check that "
+            "the tokenizer's eos_token is the one your texts end with."
+        )
+    if report.eos_labelled == 0:
+        return (
+            "Every EOS in the batches sits inside a masked span (a prompt turn), so nothing was checked and the "
+            "model cannot learn to stop: check that each completion ends with tokenizer.eos_token."
         )
     return "Nothing to do: every EOS the loss can read keeps its label."

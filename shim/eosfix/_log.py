@@ -1,6 +1,13 @@
 """eosfix's logger, created on first use so that importing eosfix does not import logging."""
 
-import os
+from eosfix import environment_variables as _variables
+
+# The switches live in eosfix.environment_variables; these names stay importable from here for older callers.
+from eosfix.environment_variables import autopatch_by_env, debug_by_env, disabled_by_env  # noqa: F401
+
+AUTOPATCH_ENV = _variables.EOSFIX_AUTOPATCH
+DISABLE_ENV = _variables.EOSFIX_DISABLE
+DEBUG_ENV = _variables.EOSFIX_DEBUG
 
 LOGGER_NAME = "eosfix"
 
@@ -9,21 +16,3 @@ def logger():
     import logging
 
     return logging.getLogger(LOGGER_NAME)
-
-
-AUTOPATCH_ENV = "EOSFIX_AUTOPATCH"
-DISABLE_ENV = "EOSFIX_DISABLE"
-
-
-def _env_true(name):
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def disabled_by_env():
-    """True when ``EOSFIX_DISABLE`` is set to a true value (1, true, yes, on)."""
-    return _env_true(DISABLE_ENV)
-
-
-def autopatch_by_env():
-    """True when ``EOSFIX_AUTOPATCH`` asks new processes to patch at start."""
-    return _env_true(AUTOPATCH_ENV)

@@ -25,13 +25,45 @@ class _Switch:
         return self.on
 
 
+class _BoundEOSLabelWrapper(wrapt.BoundFunctionWrapper):
+    """A patched method bound to an instance (``collator.torch_call``) or reached through a class.
+
+    wrapt's proxies refuse to be copied or pickled, but a DataLoader with
+    ``num_workers`` under spawn pickles ``collate_fn=collator.torch_call``. A
+    stock bound method pickles as ``getattr(instance, name)``; this one does
+    the same, so the receiving process gets whatever that attribute is there
+    (eosfix's wrapper when it patched itself at start, else the stock method).
+    """
+
+    def _self_target(self):
+        return self._self_owner if self._self_instance is None else self._self_instance
+
+    def __reduce_ex__(self, protocol):
+        return getattr, (self._self_target(), self._self_parent._self_name)
+
+    def __copy__(self):
+        return getattr(self._self_target(), self._self_parent._self_name)
+
+    def __deepcopy__(self, memo):
+        # As for a stock method: deep-copy the instance; a function (reached through the class) is not copied.
+        if self._self_instance is None:
+            return self
+        import copy
+
+        return getattr(copy.deepcopy(self._self_instance, memo), self._self_parent._self_name)
+
+
 class EOSLabelWrapper(wrapt.FunctionWrapper):
     """eosfix's wrapper; the type is how eosfix recognises its own work."""
 
-    def __init__(self, wrapped, wrapper):
+    __bound_function_wrapper__ = _BoundEOSLabelWrapper
+
+    def __init__(self, wrapped, wrapper, name=None):
         switch = _Switch()
         super().__init__(wrapped, wrapper, enabled=switch)
         self._self_switch = switch
+        # The attribute it is installed as, which bound copies and pickles look up again.
+        self._self_name = name or wrapped.__name__
 
 
 def _owner(cls, name):
@@ -147,7 +179,7 @@ def patch(target, module):
             # Already there (maybe under someone else's wrapper): switch it back on.
             ours._self_switch.on = True
             continue
-        setattr(owner, name, EOSLabelWrapper(vars(owner)[name], wrapper))
+        setattr(owner, name, EOSLabelWrapper(vars(owner)[name], wrapper, name))
     return is_patched(target, module)
 
 

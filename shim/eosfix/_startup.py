@@ -12,7 +12,7 @@ wins over it. Like ``eosfix.autopatch``, it never raises into the program.
 
 def _start():
     try:
-        from eosfix._log import autopatch_by_env
+        from eosfix.environment_variables import autopatch_by_env
 
         if autopatch_by_env():
             import eosfix.autopatch  # noqa: F401

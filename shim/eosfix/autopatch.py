@@ -11,7 +11,8 @@ that imports it (problems go to the ``eosfix`` logger), and does nothing when
 
 
 def _autopatch():
-    from eosfix._log import disabled_by_env, logger
+    from eosfix._log import logger
+    from eosfix.environment_variables import disabled_by_env
 
     if disabled_by_env():
         return

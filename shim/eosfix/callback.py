@@ -12,11 +12,12 @@ step. The audit leaves the data order alone (see :func:`eosfix.audit`).
 This module imports transformers; ``import eosfix`` reaches it only on demand.
 """
 
+import logging
 import warnings
 
 from transformers import TrainerCallback
 
-from eosfix._audit import EOSLabelError, EOSLabelWarning, _tokenizer_of, _unwrap_collator, audit
+from eosfix._audit import EOSAudit, EOSLabelError, EOSLabelWarning, audit
 from eosfix._log import logger
 
 __all__ = ["EOSLabelCallback", "EOSLabelError", "EOSLabelWarning"]
@@ -26,10 +27,14 @@ class EOSLabelCallback(TrainerCallback):
     """Audit the first ``batches`` training batches at ``on_train_begin``.
 
     ``report`` holds the last :class:`eosfix.EOSAudit` (None before
-    training starts, or when transformers handed over no train dataloader).
+    training starts, when transformers handed over no train dataloader, or
+    when the audit itself failed). Only a real loss of EOS labels is an
+    error: with ``strict=True`` it raises :class:`eosfix.EOSLabelError`;
+    a batch with nothing to judge (no EOS, no labels) and an audit that could
+    not run are logged to the ``eosfix`` logger, and training goes on.
     """
 
-    def __init__(self, strict=False, batches=1):
+    def __init__(self, strict: bool = False, batches: int = 1) -> None:
         self.strict = strict
         self.batches = batches
         self.report = None
@@ -44,20 +49,28 @@ class EOSLabelCallback(TrainerCallback):
             return
         # The collator's tokenizer made the labels; the Trainer's is the fallback
         # (transformers 4.46 renamed its tokenizer argument to processing_class).
-        fallback = None
-        if _tokenizer_of(_unwrap_collator(loader.collate_fn)) is None:
-            fallback = _tokenizer_of(kwargs.get("processing_class") or kwargs.get("tokenizer"))
+        fallback = kwargs.get("processing_class") or kwargs.get("tokenizer")
         try:
-            self.report = audit(loader, batches=self.batches, tokenizer=fallback)
-        except Exception:
-            if self.strict:
-                raise
-            # A diagnostic must not stop a training run that would work.
-            logger().exception("eosfix: EOSLabelCallback could not audit the first batch; training goes on.")
+            self.report = audit(loader, batches=self.batches, fallback_tokenizer=fallback)
+        except Exception as error:
+            # A diagnostic must not stop a training run that would work, in strict mode neither.
+            logger().warning(
+                "eosfix: EOSLabelCallback could not audit the first batch (%s: %s); training goes on.",
+                type(error).__name__,
+                error,
+                exc_info=logger().isEnabledFor(logging.DEBUG),
+            )
             return
-        if self.report.ok:
+        if self.report.status == EOSAudit.OK:
             logger().info(
                 "eosfix: %d of %d real EOS tokens keep their label.", self.report.eos_labelled, self.report.eos_seen
+            )
+            return
+        if self.report.status == EOSAudit.NOTHING_TO_JUDGE:
+            logger().warning(
+                "eosfix: EOSLabelCallback found nothing to judge in the first training batch%s: %s",
+                "es" if self.batches > 1 else "",
+                self.report.advice,
             )
             return
         message = (

@@ -251,7 +251,7 @@ def run(args):
     import transformers.data.data_collator  # noqa: F401  (a pending eosfix.apply() lands here)
 
     import eosfix
-    from eosfix._log import disabled_by_env
+    from eosfix.environment_variables import disabled_by_env
 
     if disabled_by_env():
         raise DemoError("EOSFIX_DISABLE is set, so eosfix stays off and both runs would be stock")
@@ -260,7 +260,6 @@ def run(args):
     texts = [training_text(words, author, tokenizer.eos_token) for words, author in train]
     progress = _progress_factory(args.progress)
 
-    was_applied = eosfix.is_applied()
     was_deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     # A model this small runs fastest on one thread: more threads spend their
@@ -269,8 +268,7 @@ def run(args):
     torch.set_num_threads(1)
     results, curves = {}, {}
     try:
-        with _quiet_transformers():
-            eosfix.revert()
+        with _quiet_transformers(), eosfix.unpatched():
             results["stock"], curves["stock"] = train_once("stock", tokenizer, texts, test, args, progress)
             with eosfix.patched():
                 if not eosfix.is_applied():
@@ -279,8 +277,6 @@ def run(args):
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
         torch.set_num_threads(threads)
-        if was_applied:
-            eosfix.apply()
     return results, curves
 
 
@@ -352,6 +348,40 @@ def plot(results, curves, path):
     plt.close(figure)
 
 
+def _plot_path(text):
+    """``(path, problem)``: where ``--plot`` will write, and why it cannot (None when it can).
+
+    Without a suffix matplotlib writes PNG to ``<name>.png``, so that is the
+    path used and printed.
+    """
+    import os
+    from pathlib import Path
+
+    path = Path(text)
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    directory = path.parent
+    if not directory.is_dir():
+        return path, f"{path}: the directory {directory} does not exist"
+    if path.is_dir():
+        return path, f"{path} is a directory; give a file name"
+    if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return path, f"{path}: not writable"
+    return path, None
+
+
+def _plot_format_problem(path):
+    """Why matplotlib cannot write ``path``'s format, or None."""
+    import matplotlib.figure
+
+    formats = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    if path.suffix[1:].lower() in formats:
+        return None
+    return f"{path}: matplotlib cannot write {path.suffix!r} files; use one of " + ", ".join(
+        f".{name}" for name in sorted(formats)
+    )
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="eosfix demo",
@@ -381,9 +411,29 @@ def main(argv=None):
     if args.steps < 1 or args.batch_size < 1 or args.train_size < args.batch_size or args.test_size < 1:
         print("eosfix demo: need --steps >= 1, --test-size >= 1 and --train-size >= --batch-size", file=sys.stderr)
         return 2
+    if args.plot:
+        # Checked before training, so a bad path costs nothing; the name printed is the name written.
+        args.plot, problem = _plot_path(args.plot)
+        if problem:
+            print(f"eosfix demo: --plot {problem}", file=sys.stderr)
+            return 2
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         print(
             "eosfix demo: --plot needs matplotlib: pip install 'eosfix[plot]' (or pip install matplotlib)",
+            file=sys.stderr,
+        )
+        return 2
+    problem = args.plot and _plot_format_problem(args.plot)
+    if problem:
+        print(f"eosfix demo: --plot {problem}", file=sys.stderr)
+        return 2
+    try:
+        import torch  # noqa: F401
+        import transformers.data.data_collator  # noqa: F401
+    except Exception as error:  # missing, or broken (a torch that raises OSError for a missing CUDA library)
+        print(
+            f"eosfix demo: needs torch and transformers, and importing them failed ({type(error).__name__}: "
+            f"{' '.join(str(error).split())}); install or repair them, e.g. pip install torch transformers",
             file=sys.stderr,
         )
         return 2
@@ -412,4 +462,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from eosfix._cli import run as _run_command
+
+    sys.exit(_run_command("demo", main, sys.argv[1:]))

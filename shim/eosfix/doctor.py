@@ -10,6 +10,8 @@ state is put back as it was afterwards.
 import json
 import sys
 
+from eosfix._cli import debug_requested
+
 PROBE_TEXTS = ("the cat sat </s>", "a dog </s>", "hi </s> bye </s>")
 
 # What each TRL release range does with this bug (../shared/VERSIONS.md).
@@ -88,26 +90,21 @@ PROBE_CASES = (
 def probe():
     """EOS label counts per case, stock and with eosfix; the patch state is restored."""
     import eosfix
-    from eosfix import _api
 
-    was_wanted = _api._wanted
     results = {}
-    try:
-        eosfix.revert()
+    with eosfix.unpatched():
         stock = {name: _probe_once(*case) for name, *case in PROBE_CASES}
-        eosfix.apply()
-        fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
-    finally:
-        eosfix.apply() if was_wanted else eosfix.revert()
+        with eosfix.patched():
+            fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
     for name, *_ in PROBE_CASES:
         results[name] = {"eos": stock[name][0], "stock_labelled": stock[name][1], "fixed_labelled": fixed[name][1]}
     return results
 
 
-def diagnose():
+def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
-    from eosfix._log import disabled_by_env
+    from eosfix.environment_variables import disabled_by_env
 
     report = {
         "eosfix": eosfix.__version__,
@@ -129,10 +126,21 @@ def diagnose():
     if report["transformers"] is None:
         report["reason"] = "transformers is not installed, so there is nothing to check or patch."
         return report
-    import transformers.data.data_collator  # noqa: F401  (to read the patch state)
-
+    broken = _broken_dependency()
+    if broken:
+        report["reason"] = broken
+        return report
     report["patch_active"] = eosfix.is_applied()
-    results = probe()
+    try:
+        results = probe()
+    except Exception as error:
+        report["reason"] = (
+            f"the live probe failed ({_one_line(error)}); repair the install it names and run `eosfix doctor` again "
+            "(`eosfix doctor --debug` shows the traceback)."
+        )
+        if debug:
+            raise
+        return report
     report["probe"] = results
     report["affected"] = any(r["stock_labelled"] < r["eos"] for r in results.values())
     report["fixed"] = all(r["fixed_labelled"] == r["eos"] for r in results.values())
@@ -149,6 +157,25 @@ def diagnose():
             "" if report["patch_active"] else ": add `import eosfix.autopatch` to your training script"
         )
     return report
+
+
+def _one_line(error):
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+def _broken_dependency():
+    """Why wrapt or transformers cannot be imported here, or "" when both can."""
+    for module, remedy in (("wrapt", "pip install --force-reinstall wrapt"), ("transformers.data.data_collator", "")):
+        try:
+            __import__(module)
+        except Exception as error:  # a broken install may raise anything (OSError from a torch build, ...)
+            name = module.split(".")[0]
+            return (
+                f"{name} cannot be imported ({_one_line(error)}), so eosfix cannot patch anything here; "
+                + (remedy or "repair the install that message names")
+                + "."
+            )
+    return ""
 
 
 def _yes_no(value):
@@ -181,7 +208,8 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(prog="eosfix doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--debug", action="store_true", help="let errors through with their traceback")
     args = parser.parse_args(argv)
-    report = diagnose()
+    report = diagnose(debug=args.debug or debug_requested(sys.argv))
     print(json.dumps(report) if args.json else render(report))
     return 0 if report["ok"] else 1

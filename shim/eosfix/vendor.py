@@ -19,7 +19,7 @@ applied and is left alone, so running the command twice is harmless.
 Exit status: 0 when everything is (or, with ``--check``, would be) applied or
 reverted, 1 when a patch conflicts with the copy, 2 when PATH is not a copy of
 transformers or TRL or git is missing, 3 when no patch exists for the copy's
-version.
+version, 130 when interrupted (Ctrl-C; the copy is put back as it was).
 
 This module imports only the standard library and ``packaging``: it must run
 where neither torch nor transformers can be imported.
@@ -256,19 +256,52 @@ def patch_state(patch, package, revert):
     return "conflict", output
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
 def _apply_all(patches, package, revert):
-    """Apply (or revert) every patch, or, if one fails, undo the others; return git's output of the failure."""
+    """Apply (or revert) every patch, or, if one fails, undo the others; return git's output of the failure.
+
+    On Ctrl-C the patches already applied (and the one git was applying, if
+    it went in) are taken out again before the interrupt ends the command.
+    """
     direction = ["--reverse"] if revert else []
     undo = [] if revert else ["--reverse"]
     done = []
-    for patch in patches:
-        succeeded, output = git_apply(patch, package, *direction)
-        if not succeeded:
-            for earlier in reversed(done):
-                git_apply(earlier, package, *undo)
-            return patch, output
-        done.append(patch)
+    current = None
+    try:
+        for current in patches:
+            succeeded, output = git_apply(current, package, *direction)
+            if not succeeded:
+                for earlier in reversed(done):
+                    git_apply(earlier, package, *undo)
+                return current, output
+            done.append(current)
+    except KeyboardInterrupt:
+        _undo_after_interrupt([*done, current] if current not in done else done, package, undo)
     return None, ""
+
+
+def _undo_after_interrupt(patches, package, undo):
+    import signal
+
+    # A second Ctrl-C must not stop the clean-up halfway; git inherits the ignored signal.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        left = []
+        for patch in reversed([p for p in patches if p is not None]):
+            # Only what went in comes out: the interrupted git apply may not have written anything.
+            if git_apply(patch, package, *undo, "--check")[0] and not git_apply(patch, package, *undo)[0]:
+                left.append(patch.name)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if left:
+        raise VendorError(
+            f"interrupted, and {', '.join(left)} could not be taken out again; run `eosfix vendor "
+            f"{package.directory} --check` to see where the copy stands.",
+            EXIT_INTERRUPTED,
+        )
+    raise VendorError("interrupted; the copy is as it was before.", EXIT_INTERRUPTED)
 
 
 _WORDS = {
@@ -320,7 +353,8 @@ def build_parser():
         description="Apply eosfix's patches to a vendored copy of transformers or trl, so that EOS labels survive "
         "when pad_token == eos_token without eosfix being imported.",
         epilog="Exit status: 0 done (or already done; with --check: would succeed), 1 a patch conflicts with the "
-        "copy, 2 PATH is not a copy of transformers or trl (or git is missing), 3 no patch for that version.",
+        "copy, 2 PATH is not a copy of transformers or trl (or git is missing), 3 no patch for that version, "
+        "130 interrupted (the copy is put back as it was).",
     )
     parser.add_argument(
         "path",
@@ -348,4 +382,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from eosfix._cli import run as _run_command
+
+    sys.exit(_run_command("vendor", main, sys.argv[1:]))

@@ -4,8 +4,8 @@ Not a pytest module: it downloads wheels from PyPI (``pip download``), so it is
 run by hand when a patch or a version range changes, or when upstream
 releases::
 
-    PYTHONPATH=shim python tests/vendor_verify_releases.py                 # every release in the ranges
-    PYTHONPATH=shim python tests/vendor_verify_releases.py transformers==5.24.0 trl==0.19.1
+    PYTHONPATH=shim python tools/vendor_verify_releases.py                 # every release in the ranges
+    PYTHONPATH=shim python tools/vendor_verify_releases.py transformers==5.24.0 trl==0.19.1
 
 For each release it takes the patched file out of the wheel and, for every
 patch of that package, checks what the manifest claims: inside the patch's

@@ -1,0 +1,141 @@
+"""What the tests share: an offline tokenizer, a tiny model, version gates, clean environments, subprocesses.
+
+Test modules import from here, never from each other or from ``conftest``; subprocess scripts put this
+directory on ``sys.path`` and import it too, so it imports neither pytest nor hypothesis at the top.
+Nothing here downloads: tokenizers are built in memory from a word list, models from a config.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from importlib.util import find_spec
+from pathlib import Path
+
+# Every variable eosfix reads starts with this (eosfix.environment_variables); tox sets EOSFIX_REQUIRE_WHEEL.
+EOSFIX_PREFIX = "EOSFIX_"
+
+
+def clean_env(**extra):
+    """``os.environ`` without any ``EOSFIX_*`` variable, plus ``extra``: the start of every subprocess scenario.
+
+    An ``apply()`` earlier in the test process may have set ``EOSFIX_AUTOPATCH``
+    for children; a scenario starts clean unless it asks for a switch.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith(EOSFIX_PREFIX)}
+    env.update(extra)
+    return env
+
+
+WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "###", "Question:", "Answer:", "yes", "no")
+
+
+def build_tokenizer(pad="eos", padding_side="right", mask_token=False, with_attention_mask=True):
+    """A WordLevel tokenizer in PreTrainedTokenizerFast; pad is "eos", "pad" or None."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(("<unk>", "<s>", "</s>", "<pad>", "<mask>", *WORDS))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    kwargs = {"mask_token": "<mask>"} if mask_token else {}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>", **kwargs
+    )
+    if pad == "eos":
+        tokenizer.pad_token = tokenizer.eos_token
+    elif pad == "pad":
+        tokenizer.pad_token = "<pad>"
+    tokenizer.padding_side = padding_side
+    if not with_attention_mask:
+        tokenizer.model_input_names = [n for n in tokenizer.model_input_names if n != "attention_mask"]
+    return tokenizer
+
+
+def installed(distribution):
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def version_in(distribution, specifier):
+    from packaging.specifiers import SpecifierSet
+
+    version = installed(distribution)
+    return version is not None and SpecifierSet(specifier).contains(version, prereleases=True)
+
+
+def tiny_model(vocab_size):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    return LlamaForCausalLM(config)
+
+
+def package_dir(name):
+    return Path(find_spec(name).submodule_search_locations[0])
+
+
+def copy_package(name, destination, files=None):
+    """Copy the installed package ``name`` into ``destination``; only ``files`` (relative) when given.
+
+    ``__pycache__`` is copied too: copy2 keeps the sources' mtimes, so the
+    cached bytecode stays valid and the subprocess does not recompile
+    transformers.
+    """
+    source = package_dir(name)
+    target = destination / name
+    if files is None:
+        shutil.copytree(source, target)
+    else:
+        for relative in files:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / relative, target / relative)
+    return target
+
+
+def small_copy(name, destination):
+    """The files ``eosfix vendor`` reads and patches, plus the dist-info a ``pip install --target`` leaves."""
+    files = {
+        "transformers": ["__init__.py", "data/data_collator.py"],
+        "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
+    }[name]
+    target = copy_package(name, destination, files)
+    # trl >= 0.20 has no __version__ literal; the command then reads the dist-info next to the package.
+    for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):
+        shutil.copytree(dist_info, destination / dist_info.name)
+    return target
+
+
+def run_python(code, env=None, check=True):
+    """Run ``code`` in a fresh interpreter; return the JSON object of its last stdout line.
+
+    A fresh process is the only honest way to test import orderings: popping
+    entries from sys.modules leaves classes and hooks behind.
+    """
+    full_env = clean_env(**(env or {}))
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else None
+    return result, proc

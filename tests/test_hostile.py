@@ -1,0 +1,540 @@
+"""eosfix used as a hostile user would: loaders without a length, infinite streams, empty inputs, pickled
+methods, broken dependencies, bad output paths and Ctrl-C (issue 12)."""
+
+import copy
+import functools
+import itertools
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import build_tokenizer, clean_env, run_python, small_copy, tiny_model
+
+import eosfix
+from eosfix._audit import EOSAudit, EOSLabelError, audit
+
+TESTS = Path(__file__).resolve().parent
+TEXTS = ["the cat sat </s>", "a dog </s> ran </s>", "the mat </s>", "yes no </s>", "cat </s>", "a </s>"]
+EOS_IN_TEXTS = sum(text.split().count("</s>") for text in TEXTS)
+
+
+def lm_collator(tok):
+    from transformers import DataCollatorForLanguageModeling
+
+    return DataCollatorForLanguageModeling(tok, mlm=False)
+
+
+def stream_class():
+    import torch
+
+    class Stream(torch.utils.data.IterableDataset):
+        """A torch IterableDataset without __len__; ``repeat=None`` streams for ever."""
+
+        def __init__(self, tok, repeat=1, shuffle=False):
+            self.tok, self.repeat, self.shuffle, self.pulled = tok, repeat, shuffle, 0
+
+        def __iter__(self):
+            rounds = itertools.count() if self.repeat is None else range(self.repeat)
+            for _ in rounds:
+                # Shuffling from torch's global RNG, as many hand-written streams do.
+                order = torch.randperm(len(TEXTS)).tolist() if self.shuffle else range(len(TEXTS))
+                for index in order:
+                    self.pulled += 1
+                    yield dict(self.tok(TEXTS[index]))
+
+    return Stream
+
+
+def stream_loader(tok, **kwargs):
+    import torch
+
+    return torch.utils.data.DataLoader(stream_class()(tok, **kwargs), batch_size=2, collate_fn=lm_collator(tok))
+
+
+def hf_stream(tok, shuffle=False):
+    from datasets import Dataset
+
+    stream = Dataset.from_list([dict(tok(text)) for text in TEXTS]).to_iterable_dataset(num_shards=3)
+    return stream.shuffle(seed=3, buffer_size=4) if shuffle else stream
+
+
+def hf_stream_loader(tok, shuffle=False):
+    import torch
+
+    return torch.utils.data.DataLoader(hf_stream(tok, shuffle), batch_size=2, collate_fn=lm_collator(tok))
+
+
+def audit_stock_then_fixed(make_target, **kwargs):
+    eosfix.revert()
+    stock = audit(make_target(), **kwargs)
+    with eosfix.patched():
+        fixed = audit(make_target(), **kwargs)
+    return stock, fixed
+
+
+def assert_stock_and_fixed(stock, fixed):
+    assert stock.status == EOSAudit.LOST and not stock.ok and stock.eos_lost == stock.eos_seen > 0
+    assert fixed.status == EOSAudit.OK and fixed.ok and fixed.eos_labelled == fixed.eos_seen == stock.eos_seen
+
+
+def order(loader):
+    return [batch["input_ids"].tolist() for batch in loader]
+
+
+# --- audit on loaders without a length -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_loader", [stream_loader, hf_stream_loader], ids=["torch-iterable", "hf-streaming"])
+def test_audit_on_a_loader_without_length(make_loader, unpatched):
+    tok = build_tokenizer()
+    stock, fixed = audit_stock_then_fixed(lambda: make_loader(tok), batches=2)
+    assert_stock_and_fixed(stock, fixed)
+    assert stock.batches == 2 and stock.collator == "DataCollatorForLanguageModeling"
+
+
+def test_audit_reads_at_most_the_batches_asked_from_an_infinite_stream(unpatched):
+    tok = build_tokenizer()
+    loader = stream_loader(tok, repeat=None)
+    report = audit(loader, batches=3)
+    assert report.batches == 3 and loader.dataset.pulled == 3 * 2
+    assert report.order_kept is None and "data order" in str(report)
+
+
+def test_audit_with_an_infinite_sampler(unpatched):
+    # A BatchSampler over a sampler without __len__ has __len__, and it raises TypeError.
+    import torch
+
+    class Forever(torch.utils.data.Sampler):
+        def __init__(self):
+            pass
+
+        def __iter__(self):
+            return itertools.cycle(range(len(TEXTS)))
+
+    tok = build_tokenizer()
+    examples = [tok(text) for text in TEXTS]
+    loader = torch.utils.data.DataLoader(examples, batch_size=2, sampler=Forever(), collate_fn=lm_collator(tok))
+    report = audit(loader, batches=4)
+    assert report.batches == 4 and report.status == EOSAudit.LOST
+
+
+def test_audit_without_automatic_batching_on_a_stream(unpatched):
+    import torch
+
+    tok = build_tokenizer()
+    collator = lm_collator(tok)
+    loader = torch.utils.data.DataLoader(
+        stream_class()(tok), batch_size=None, collate_fn=lambda example: collator([example])
+    )
+    assert audit(loader, batches=2, tokenizer=tok).batches == 2
+
+
+def test_audit_keeps_the_order_of_a_stream_shuffled_from_the_global_rng(unpatched):
+    import torch
+
+    tok = build_tokenizer()
+    loader = stream_loader(tok, shuffle=True)
+    torch.manual_seed(5)
+    expected = order(loader)
+    torch.manual_seed(5)
+    audit(loader, batches=2)
+    assert order(loader) == expected
+
+
+def test_audit_keeps_the_order_of_a_shuffled_hf_stream(unpatched):
+    tok = build_tokenizer()
+    loader = hf_stream_loader(tok, shuffle=True)
+    expected = order(loader)
+    report = audit(loader, batches=2)
+    assert order(loader) == expected
+    # 🤗 datasets builds every iterator afresh, so the order is known to be kept.
+    assert report.order_kept is True and "data order" not in str(report)
+
+
+def test_a_dataset_that_is_its_own_iterator_is_not_read(unpatched):
+    import torch
+
+    tok = build_tokenizer()
+
+    class OneShot(torch.utils.data.IterableDataset):
+        def __init__(self):
+            self.items = iter([dict(tok(text)) for text in TEXTS])
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            return next(self.items)
+
+    dataset = OneShot()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, collate_fn=lm_collator(tok))
+    report = audit(loader)
+    assert report.batches == 0 and report.status == EOSAudit.NOTHING_TO_JUDGE and not report.ok
+    assert "its own iterator" in report.advice and "examples=" in report.advice
+    assert len(list(loader)) == 3  # training still gets every example
+
+
+def test_audit_of_a_collator_with_examples_without_length(unpatched):
+    tok = build_tokenizer()
+    examples = (tok(text) for text in itertools.cycle(TEXTS))  # infinite generator
+    report = audit(lm_collator(tok), examples=examples, batches=2, batch_size=3)
+    assert report.batches == 2 and report.status == EOSAudit.LOST
+    hf = audit(lm_collator(tok), examples=hf_stream(tok), batches=1)
+    assert hf.batches == 1 and hf.eos_seen == EOS_IN_TEXTS
+
+
+def make_stream_trainer(tmp_path, tok, dataset, callbacks=()):
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        max_steps=2,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+    )
+    return Trainer(
+        tiny_model(len(tok)),
+        args=args,
+        train_dataset=dataset,
+        data_collator=lm_collator(tok),
+        callbacks=list(callbacks),
+    )
+
+
+@pytest.mark.parametrize("kind", ["torch-iterable", "hf-streaming"])
+def test_audit_of_a_trainer_on_a_stream(kind, tmp_path, unpatched):
+    tok = build_tokenizer()
+
+    def trainer():
+        dataset = stream_class()(tok) if kind == "torch-iterable" else hf_stream(tok)
+        return make_stream_trainer(tmp_path, tok, dataset)
+
+    stock, fixed = audit_stock_then_fixed(trainer)
+    assert_stock_and_fixed(stock, fixed)
+
+
+@pytest.mark.parametrize("kind", ["torch-iterable", "hf-streaming"])
+def test_strict_callback_trains_on_a_stream_with_eosfix(kind, tmp_path, unpatched):
+    from eosfix.callback import EOSLabelCallback
+
+    tok = build_tokenizer()
+    dataset = stream_class()(tok, repeat=None) if kind == "torch-iterable" else hf_stream(tok)
+    callback = EOSLabelCallback(strict=True)
+    with eosfix.patched():
+        result = make_stream_trainer(tmp_path, tok, dataset, [callback]).train()
+    assert result.global_step == 2
+    assert callback.report.ok and callback.report.eos_seen > 0
+
+    # And stock, the same setup stops before the first step.
+    with pytest.raises(EOSLabelError, match="lost their label"):
+        make_stream_trainer(tmp_path, tok, hf_stream(tok), [EOSLabelCallback(strict=True)]).train()
+
+
+# --- an honest `ok`: nothing to judge ---------------------------------------------------------------------
+
+
+def test_no_batch_is_nothing_to_judge(unpatched):
+    import torch
+
+    tok = build_tokenizer()
+    for report in (
+        audit(lm_collator(tok), examples=[]),
+        audit(torch.utils.data.DataLoader([], batch_size=2, collate_fn=lm_collator(tok))),
+        audit(torch.utils.data.DataLoader(stream_class()(tok, repeat=0), batch_size=2, collate_fn=lm_collator(tok))),
+    ):
+        assert report.batches == 0 and report.status == EOSAudit.NOTHING_TO_JUDGE and report.ok is False
+        assert "nothing was checked" in report.advice
+        assert str(report).startswith("EOS label audit: NOT OK, nothing to judge")
+
+
+def test_no_eos_is_nothing_to_judge(unpatched):
+    tok = build_tokenizer()
+    with eosfix.patched():
+        report = audit(lm_collator(tok), examples=[tok("the cat"), tok("a dog ran")])
+    assert report.eos_seen == 0 and report.ok is False and report.status == EOSAudit.NOTHING_TO_JUDGE
+    assert "eos_token" in report.advice
+
+
+def test_batches_without_labels_are_nothing_to_judge(unpatched):
+    from transformers import DataCollatorWithPadding
+
+    tok = build_tokenizer()
+    report = audit(DataCollatorWithPadding(tok), examples=[tok(text) for text in TEXTS])
+    assert report.has_labels is False and report.ok is False and report.status == EOSAudit.NOTHING_TO_JUDGE
+    assert "labels" in report.advice
+
+
+def test_eos_only_inside_masked_spans_is_nothing_to_judge():
+    import numpy as np
+
+    tok = build_tokenizer()
+    eos = tok.eos_token_id
+
+    def collator(examples):
+        ids = np.array([example["input_ids"] for example in examples])
+        return {"input_ids": ids, "attention_mask": np.ones_like(ids), "labels": np.full_like(ids, -100)}
+
+    report = audit(collator, examples=[{"input_ids": [5, 6, eos, 7]}], tokenizer=tok)
+    assert report.eos_in_masked_spans == 1 and report.status == EOSAudit.NOTHING_TO_JUDGE and not report.ok
+
+
+def test_strict_callback_does_not_stop_training_on_nothing_to_judge(tmp_path, unpatched, caplog):
+    from datasets import Dataset
+
+    from eosfix.callback import EOSLabelCallback
+
+    tok = build_tokenizer()
+    dataset = Dataset.from_list([dict(tok(text)) for text in ("the cat", "a dog ran", "yes no")])
+    callback = EOSLabelCallback(strict=True)
+    with eosfix.patched(), caplog.at_level(logging.WARNING, logger="eosfix"):
+        result = make_stream_trainer(tmp_path, tok, dataset, [callback]).train()
+    assert result.global_step == 2 and callback.report.status == EOSAudit.NOTHING_TO_JUDGE
+    assert any("nothing to judge" in record.getMessage() for record in caplog.records)
+
+
+def test_strict_callback_does_not_stop_training_when_the_audit_cannot_run(tmp_path, unpatched, caplog):
+    # A collator without a tokenizer, and a Trainer without one: the audit cannot name the EOS id.
+    from datasets import Dataset
+
+    from eosfix.callback import EOSLabelCallback
+
+    tok = build_tokenizer()
+    inner = lm_collator(tok)
+    dataset = Dataset.from_list([dict(tok(text)) for text in TEXTS])
+    trainer = make_stream_trainer(tmp_path, tok, dataset, [EOSLabelCallback(strict=True)])
+    trainer.data_collator = lambda examples: inner(examples)
+    with caplog.at_level(logging.WARNING, logger="eosfix"):
+        assert trainer.train().global_step == 2
+    assert any("could not audit" in record.getMessage() for record in caplog.records)
+
+
+# --- bound patched methods copy and pickle like stock ones ----------------------------------------------
+
+
+def test_bound_patched_methods_pickle_and_copy_like_stock_ones(unpatched):
+    tok = build_tokenizer()
+    collator = lm_collator(tok)
+    examples = [tok(text) for text in TEXTS]
+    eosfix.apply()
+    cls = type(collator)
+    restored = pickle.loads(pickle.dumps(collator.torch_call))
+    assert restored.__self__ is not collator and restored.__self__.tokenizer.eos_token_id == tok.eos_token_id
+    deep = copy.deepcopy(collator.numpy_call)
+    assert deep.__self__ is not collator
+    assert copy.copy(collator.torch_call).__self__ is collator
+    partial = pickle.loads(pickle.dumps(functools.partial(cls.torch_call, collator)))
+    for method in (restored, partial, copy.copy(collator.torch_call)):
+        batch = method(examples)
+        real = (batch["input_ids"] == tok.eos_token_id) & (batch["attention_mask"] == 1)
+        assert int(real.sum()) == EOS_IN_TEXTS and bool((batch["labels"][real] == tok.eos_token_id).all())
+    # Through the class: the patched function, as stock gives the function.
+    assert pickle.loads(pickle.dumps(cls.torch_call)) is not None
+    assert copy.deepcopy(cls.torch_call) is not None
+
+
+SPAWN_WORKER = f"""
+import json, sys
+sys.path.insert(0, {str(TESTS)!r})
+
+def main():
+    import eosfix
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorForLanguageModeling
+    from helpers import build_tokenizer
+    eosfix.apply()
+    tok = build_tokenizer()
+    collator = DataCollatorForLanguageModeling(tok, mlm=False)
+    data = [dict(tok(text)) for text in {TEXTS!r}]
+    loader = DataLoader(data, batch_size=3, collate_fn=collator.torch_call, num_workers=1,
+                        multiprocessing_context="spawn")
+    seen = labelled = 0
+    for batch in loader:
+        real = (batch["input_ids"] == tok.eos_token_id) & (batch["attention_mask"] == 1)
+        seen += int(real.sum())
+        labelled += int((real & (batch["labels"] == tok.eos_token_id)).sum())
+    print(json.dumps([seen, labelled]))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_spawn_worker_with_a_bound_patched_method_as_collate_fn(tmp_path):
+    script = tmp_path / "spawn_worker.py"
+    script.write_text(SPAWN_WORKER)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [EOS_IN_TEXTS, EOS_IN_TEXTS]
+
+
+# --- the switch with a broken wrapt, and the user's environment --------------------------------------------
+
+
+def broken_package(tmp_path, name, error):
+    package = tmp_path / "broken" / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"raise {error}\n")
+    return str(package.parent)
+
+
+def test_switch_queries_never_raise_with_a_broken_wrapt(tmp_path):
+    path = broken_package(tmp_path, "wrapt", "ImportError('wrapt is broken here')")
+    result, proc = run_python(
+        """
+        import json, logging
+        logging.disable(logging.CRITICAL)
+        import eosfix.autopatch
+        import transformers.data.data_collator
+        import eosfix
+        answers = [eosfix.is_applied()]
+        eosfix.revert()
+        answers.append(eosfix.apply())
+        with eosfix.patched():
+            answers.append(eosfix.is_applied())
+        print(json.dumps(answers))
+        """,
+        env={"PYTHONPATH": path},
+    )
+    assert result == [False, False, False]
+
+
+def test_revert_restores_the_users_autopatch_value(clean_environ, monkeypatch, unpatched):
+    monkeypatch.setenv("EOSFIX_AUTOPATCH", "0")
+    eosfix.apply()
+    assert os.environ["EOSFIX_AUTOPATCH"] == "1"
+    eosfix.revert()
+    assert os.environ["EOSFIX_AUTOPATCH"] == "0"
+    monkeypatch.delenv("EOSFIX_AUTOPATCH")
+    eosfix.apply()
+    eosfix.revert()
+    assert "EOSFIX_AUTOPATCH" not in os.environ
+
+
+# --- the commands: one line on stderr, documented exit codes ------------------------------------------------
+
+
+def command(*args, env=None, pythonpath=None):
+    full_env = clean_env(**(env or {}))
+    if pythonpath:
+        full_env["PYTHONPATH"] = pythonpath
+    return subprocess.run(
+        [sys.executable, "-m", "eosfix", *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def assert_one_line_error(proc, status, *needles):
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_doctor_with_a_broken_wrapt(tmp_path):
+    proc = command("doctor", "--json", pythonpath=broken_package(tmp_path, "wrapt", "ImportError('wrapt is broken')"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["ok"] is False and "wrapt cannot be imported" in report["reason"]
+    assert "wrapt is broken" in report["reason"]
+
+
+def test_doctor_with_a_torch_that_raises_at_import(tmp_path):
+    path = broken_package(tmp_path, "torch", "OSError('libcudart.so.12: cannot open shared object file')")
+    proc = command("doctor", pythonpath=path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith("NOT OK:") and "libcudart" in proc.stdout
+
+
+def test_demo_without_torch(tmp_path):
+    proc = command("demo", "--steps", "2", pythonpath=broken_package(tmp_path, "torch", "ImportError('no torch')"))
+    assert_one_line_error(proc, 2, "needs torch", "no torch")
+
+
+def test_demo_with_a_torch_that_raises_oserror(tmp_path):
+    proc = command("demo", pythonpath=broken_package(tmp_path, "torch", "OSError('libcudart.so.12')"))
+    assert_one_line_error(proc, 2, "OSError: libcudart.so.12")
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
+    # A vendor module that cannot import its dependency, in the same process as the command.
+    path = broken_package(tmp_path, "packaging", "ImportError('packaging is broken')")
+    proc = command("vendor", str(tmp_path), pythonpath=path)
+    assert_one_line_error(proc, 2, "eosfix vendor:", "packaging is broken", "--debug")
+    debug = command("--debug", "vendor", str(tmp_path), pythonpath=path)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    by_env = command("vendor", str(tmp_path), pythonpath=path, env={"EOSFIX_DEBUG": "1"})
+    assert "Traceback" in by_env.stderr
+
+
+def test_demo_plot_into_a_missing_directory_fails_before_training(tmp_path):
+    target = tmp_path / "missing" / "x.png"
+    start = time.monotonic()
+    proc = command("demo", "--plot", str(target))
+    assert_one_line_error(proc, 2, "--plot", str(target.parent), "does not exist")
+    assert proc.stdout == "" and time.monotonic() - start < 60
+
+
+def test_demo_plot_onto_a_directory_fails_before_training(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    proc = command("demo", "--plot", str(tmp_path / "x.png"))
+    assert_one_line_error(proc, 2, "is a directory")
+
+
+def test_demo_plot_without_suffix_prints_the_file_it_writes(tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "out"
+    proc = command("demo", "--steps", "6", "--train-size", "32", "--test-size", "8", "--plot", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"plot written to {tmp_path / 'out.png'}" in proc.stdout
+
+
+def test_ctrl_c_during_demo_is_one_line(tmp_path):
+    full_env = clean_env()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eosfix", "demo", "--steps", "100000", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    )
+    # Long enough to be importing torch or training; any moment must end the same way.
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip() == "eosfix demo: interrupted", err
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_during_vendor_puts_the_copy_back(tmp_path, capsys, monkeypatch):
+    from eosfix import vendor
+
+    copy_dir = small_copy("transformers", tmp_path)
+    original = (copy_dir / "data/data_collator.py").read_bytes()
+    real_git_apply = vendor.git_apply
+
+    def interrupted_once_the_first_patch_is_in(patch, package, *options):
+        result = real_git_apply(patch, package, *options)
+        if "--check" not in options and "--reverse" not in options:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(vendor, "git_apply", interrupted_once_the_first_patch_is_in)
+    try:
+        status = vendor.main([str(copy_dir)])
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt escaped `eosfix vendor` and left the copy patched")
+    err = capsys.readouterr().err
+    assert status == 130 and "interrupted; the copy is as it was" in err
+    assert (copy_dir / "data/data_collator.py").read_bytes() == original
