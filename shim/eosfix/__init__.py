@@ -57,6 +57,8 @@ __all__ = [
     "EOSLabelError",
     "EOSLabelWarning",
     "EOSLabelCallback",
+    "env_vars",
+    "ray_runtime_env",
     "__version__",
 ]
 
@@ -70,6 +72,9 @@ _LAZY = {
     "EOSLabelWarning": "eosfix._audit",
     # It subclasses transformers' TrainerCallback.
     "EOSLabelCallback": "eosfix.callback",
+    # Processes that do not inherit this one's environment (Ray, multi-node launchers).
+    "env_vars": "eosfix.cluster",
+    "ray_runtime_env": "eosfix.cluster",
 }
 
 
