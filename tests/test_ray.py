@@ -204,9 +204,12 @@ def ray_cluster():
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        head.send_signal(signal.SIGTERM)  # --block: ray start stops what it started
+        # Not `ray stop`: it stops every Ray process on the machine. The head's
+        # process group holds ray start, the GCS and the raylet; the workers
+        # leave it but exit when their raylet does.
+        os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(timeout=20)
+            head.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait(timeout=10)
