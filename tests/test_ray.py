@@ -7,7 +7,9 @@ runs ``import eosfix.autopatch`` and connects to it with ``ray.init(address=...)
 the cluster's workers do not inherit the driver's environment. With
 ``runtime_env=eosfix.ray_runtime_env(...)`` every worker keeps every real EOS
 label; without it (the negative case) every worker loses them, and the
-``EOSLabelCallback`` on each Ray Train worker says so.
+``EOSLabelCallback`` on each Ray Train worker says so. The remote task builds
+its collator itself; the Ray Train workers get one built in the patched
+driver, which collates unpatched in a worker the switch did not reach.
 
 Ray is installed only in the ``dist-tf523`` tox env, which sets
 ``EOSFIX_REQUIRE_RAY=1`` to turn the skip below into an error.
@@ -45,7 +47,7 @@ sys.path.insert(0, {TESTS!r})
 import eosfix.autopatch  # the driver is patched, as a user's script would be
 import eosfix
 import ray
-from transformers import DataCollatorForLanguageModeling  # noqa: F401  what the driver's is_applied() reads
+from transformers import DataCollatorForLanguageModeling
 
 ADDRESS, MODE, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 # A runtime_env of the user's own: the workers find the test helpers through it.
@@ -77,15 +79,15 @@ def train_func(config):
     import torch
     import ray.train
     from ray.train.huggingface.transformers import prepare_trainer
-    from transformers import (DataCollatorForLanguageModeling, LlamaConfig, LlamaForCausalLM, Trainer,
-                              TrainingArguments)
+    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
     import eosfix
-    from conftest import build_tokenizer
 
     rank = ray.train.get_context().get_world_rank()
     torch.manual_seed(0)
-    tok = build_tokenizer(pad="eos")
-    collator = DataCollatorForLanguageModeling(tok, mlm=False)
+    # Built in the patched driver and unpickled here: the worker collates with
+    # whatever its own transformers class is.
+    collator = config["collator"]
+    tok = collator.tokenizer
     counts = {{"seen": 0, "labelled": 0, "batches": 0}}
 
     def collate(examples):  # counts the EOS labels of every batch the Trainer draws
@@ -118,10 +120,12 @@ def train_func(config):
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from conftest import build_tokenizer
+driver_collator = DataCollatorForLanguageModeling(build_tokenizer(pad="eos"), mlm=False)
 remote = ray.get(collate_remotely.remote(), timeout=120)
 TorchTrainer(
     train_func,
-    train_loop_config={{"out": OUT}},
+    train_loop_config={{"out": OUT, "collator": driver_collator}},
     scaling_config=ScalingConfig(num_workers=2, use_gpu=False),
     run_config=RunConfig(storage_path=os.path.join(OUT, "ray"), name="eosfix"),
 ).fit()
