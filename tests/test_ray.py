@@ -130,7 +130,10 @@ TorchTrainer(
     run_config=RunConfig(storage_path=os.path.join(OUT, "ray"), name="eosfix"),
 ).fit()
 workers = [json.load(open(os.path.join(OUT, f"rank{{r}}.json"))) for r in (0, 1)]
-print(json.dumps({{"driver_patched": eosfix.is_applied(), "remote": remote, "workers": workers}}))
+tok = driver_collator.tokenizer
+driver_labels = driver_collator([tok(t) for t in TEXTS[:2]])["labels"].tolist()
+print(json.dumps({{"driver_patched": eosfix.is_applied(), "driver_labels": driver_labels, "remote": remote,
+                  "workers": workers}}))
 """
 
 
@@ -242,6 +245,7 @@ def _drive(address, mode, tmp_path):
 def test_ray_runtime_env_patches_every_worker(ray_cluster, tmp_path):
     result = _drive(ray_cluster, "fixed", tmp_path)
     assert result["driver_patched"]
+    assert result["driver_labels"] == [[5, 6, 2, 16, 2], [10, 2, -100, -100, -100]]
     remote = result["remote"]
     assert remote["patched"] and remote["switch"] == "1"
     assert remote["labels"] == [[5, 6, 2, 16, 2], [10, 2, -100, -100, -100]]
@@ -260,6 +264,7 @@ def test_without_it_workers_lose_eos_labels_and_the_callback_says_so(ray_cluster
     """The negative case: the driver is patched, the cluster's workers are not, and nothing but the callback tells."""
     result = _drive(ray_cluster, "stock", tmp_path)
     assert result["driver_patched"]
+    assert result["driver_labels"] == [[5, 6, 2, 16, 2], [10, 2, -100, -100, -100]]
     remote = result["remote"]
     assert not remote["patched"] and remote["switch"] is None
     assert remote["labels"] == [[5, 6, -100, 16, -100], [10, -100, -100, -100, -100]]
