@@ -17,6 +17,7 @@ Ray is installed only in the ``dist-tf523`` tox env, which sets
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -222,6 +223,7 @@ def ray_cluster():
             head.wait(timeout=10)
         _kill_leftovers(temp_dir)
         log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _drive(address, mode, tmp_path):
