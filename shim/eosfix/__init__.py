@@ -37,7 +37,10 @@ check on the first batch when training starts.
 ``EOSFIX_DISABLE=1`` in the environment turns all of it off;
 ``EOSFIX_AUTOPATCH=1`` patches every new Python process at start (DataLoader
 workers, torchrun and accelerate ranks), and ``apply()`` sets it for the
-children of the process that calls it. ``eosfix doctor`` reports the
+children of the process that calls it. Processes that do not inherit the
+environment (Ray workers of a cluster started apart, other nodes of a
+multi-node launch) get it from ``eosfix.ray_runtime_env()`` /
+``eosfix.env_vars()``. ``eosfix doctor`` reports the
 installed versions and shows EOS labels before and after; ``eosfix demo``
 trains a tiny model both ways.
 Problems are logged to the ``eosfix`` logger; library errors pass through
@@ -60,6 +63,8 @@ __all__ = [
     "EOSLabelError",
     "EOSLabelWarning",
     "EOSLabelCallback",
+    "env_vars",
+    "ray_runtime_env",
     "__version__",
 ]
 
@@ -73,6 +78,9 @@ _LAZY = {
     "EOSLabelWarning": "eosfix._audit",
     # It subclasses transformers' TrainerCallback.
     "EOSLabelCallback": "eosfix.callback",
+    # Processes that do not inherit this one's environment (Ray, multi-node launchers).
+    "env_vars": "eosfix.cluster",
+    "ray_runtime_env": "eosfix.cluster",
 }
 
 

@@ -517,7 +517,10 @@ def _advice(report):
     if report.eos_lost and not report.patched:
         return (
             "Add `import eosfix.autopatch` (or call eosfix.apply()) before training, so EOS labels follow "
-            "the attention mask instead of the pad id, or give the tokenizer a pad token distinct from EOS."
+            "the attention mask instead of the pad id, or give the tokenizer a pad token distinct from EOS. "
+            "If the script that started this process is patched, the switch did not reach it (a Ray "
+            "worker, a rank on another node): pass runtime_env=eosfix.ray_runtime_env() to ray.init(), or "
+            "set EOSFIX_AUTOPATCH=1 where the launcher starts it (README: Multi-process and multi-GPU)."
         )
     if report.eos_lost:
         return (
