@@ -4,7 +4,7 @@ The end-to-end check on a real Ray cluster is tests/test_ray.py (tox env dist-tf
 """
 
 import pytest
-from conftest import run_python
+from helpers import run_python
 
 import eosfix
 

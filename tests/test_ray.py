@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import clean_env
 
 if os.environ.get("EOSFIX_REQUIRE_RAY"):
     import ray  # noqa: F401
@@ -69,7 +70,7 @@ def worker_state():
 
 @ray.remote
 def collate_remotely():
-    from conftest import build_tokenizer
+    from helpers import build_tokenizer
     from transformers import DataCollatorForLanguageModeling
     tok = build_tokenizer(pad="eos")
     batch = DataCollatorForLanguageModeling(tok, mlm=False)([tok(t) for t in TEXTS[:2]])
@@ -121,7 +122,7 @@ def train_func(config):
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from conftest import build_tokenizer
+from helpers import build_tokenizer
 driver_collator = DataCollatorForLanguageModeling(build_tokenizer(pad="eos"), mlm=False)
 remote = ray.get(collate_remotely.remote(), timeout=120)
 TorchTrainer(
@@ -145,9 +146,7 @@ def _free_port():
 
 
 def _clean_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EOSFIX_")}
-    env.update(LOOPBACK)
-    return env
+    return clean_env(**LOOPBACK)
 
 
 def _kill_leftovers(marker):

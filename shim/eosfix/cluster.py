@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eosfix._log import AUTOPATCH_ENV
+from eosfix.environment_variables import EOSFIX_AUTOPATCH
 
 __all__ = ["env_vars", "ray_runtime_env"]
 
@@ -35,7 +35,7 @@ def env_vars() -> dict[str, str]:
     Give them to a launcher that starts processes with an environment of its
     own: a ``.deepspeed_env`` file, ``srun --export``, a job spec.
     """
-    return {AUTOPATCH_ENV: "1"}
+    return {EOSFIX_AUTOPATCH: "1"}
 
 
 def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, Any]:
