@@ -6,6 +6,8 @@ happens when the program imports it; the wrapt-based patcher is imported only
 then.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 
@@ -50,7 +52,7 @@ def _patch_on_import(module):
         logger().exception("eosfix: patching %s failed; it is left as it was.", module.__name__)
 
 
-def apply(children=True):
+def apply(children: bool = True) -> bool:
     """Patch the collator now, or as soon as transformers' data_collator is imported.
 
     Calling it again changes nothing. Returns whether the patch is in place
@@ -77,7 +79,7 @@ def apply(children=True):
     return is_applied()
 
 
-def revert():
+def revert() -> None:
     """Remove the patch and cancel a pending one; a no-op when nothing is applied.
 
     ``EOSFIX_AUTOPATCH`` gets back the value it had before apply() set it
@@ -100,7 +102,7 @@ def revert():
             patcher.unpatch(load_target(name), module)
 
 
-def is_applied():
+def is_applied() -> bool:
     """True when every target module is imported and carries eosfix's enabled wrappers."""
     if not all(name in sys.modules for name in TARGETS):
         return False
@@ -117,15 +119,15 @@ class patched:
     block, so nesting it inside a program that already applied eosfix is safe.
     """
 
-    def __init__(self, children=True):
+    def __init__(self, children: bool = True) -> None:
         self._children = children
 
-    def __enter__(self):
+    def __enter__(self) -> patched:
         self._was_wanted = _wanted
         apply(children=self._children)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> bool:
         if not self._was_wanted:
             revert()
         return False
@@ -140,12 +142,12 @@ class unpatched:
     stock and fixed output without knowing what the program had asked for.
     """
 
-    def __enter__(self):
+    def __enter__(self) -> unpatched:
         self._saved = (_wanted, _set_env_for_children, _autopatch_before, os.environ.get(EOSFIX_AUTOPATCH))
         revert()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> bool:
         global _set_env_for_children, _autopatch_before
         wanted, set_env, before, value = self._saved
         if wanted:
