@@ -139,3 +139,35 @@ def run_python(code, env=None, check=True):
     lines = proc.stdout.strip().splitlines()
     result = json.loads(lines[-1]) if lines else None
     return result, proc
+
+
+def start_without_eosfix(script, *args, pythonpath=()):
+    """Start ``tests/<script>`` with ``pythonpath`` in front of site-packages and eosfix switched off.
+
+    This is how a vendored or patched copy is judged: as a project that keeps
+    it would import it, with nothing of eosfix in the process.
+    """
+    env = clean_env(EOSFIX_DISABLE="1")
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
+    tests = Path(__file__).resolve().parent
+    return subprocess.Popen(
+        [sys.executable, str(tests / script), *args],
+        env=env,
+        cwd=tests,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def json_reports(started):
+    """The last stdout line of each process in ``started`` (name -> Popen), as JSON; each exits 0 without eosfix."""
+    results = {}
+    for name, proc in started.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{name}:\n{stderr}"
+        results[name] = json.loads(stdout.strip().splitlines()[-1])
+        assert results[name]["eosfix_loaded"] is False, name
+    return results

@@ -23,7 +23,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import clean_env, copy_package, version_in
+from helpers import clean_env, copy_package, json_reports, start_without_eosfix, version_in
 from hypothesis import given
 from hypothesis import strategies as st
 from spec_check import collate, load_cases
@@ -110,18 +110,7 @@ def test_shim_meets_the_spec(case, return_tensors, unpatched):
 
 
 def _spec_check(pythonpath, cases_file):
-    env = clean_env(EOSFIX_DISABLE="1")
-    env.pop("PYTHONPATH", None)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
-    return subprocess.Popen(
-        [sys.executable, str(TESTS / "spec_check.py"), str(cases_file)],
-        env=env,
-        cwd=TESTS,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_without_eosfix("spec_check.py", str(cases_file), pythonpath=pythonpath)
 
 
 def random_cases(count, seed=0):
@@ -187,12 +176,7 @@ def carriers(tmp_path_factory):
         "vendor": _spec_check([copy.parent for copy in vendored], cases_file),
         "upstream": _spec_check([upstream.parent], cases_file),
     }
-    results = {}
-    for name, proc in started.items():
-        stdout, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{name}:\n{stderr}"
-        results[name] = json.loads(stdout.strip().splitlines()[-1])
-        assert results[name]["eosfix_loaded"] is False
+    results = json_reports(started)
     assert results["vendor"]["transformers"].startswith(str(root / "vendor"))
     assert results["upstream"]["transformers"].startswith(str(upstream))
     return results

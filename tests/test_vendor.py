@@ -8,15 +8,13 @@ compared with the stock packages run the same way. Those interpreters start
 together once per session: importing transformers and trl is most of the cost.
 """
 
-import json
-import os
 import subprocess
 import sys
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import clean_env, copy_package, installed, small_copy, version_in
+from helpers import copy_package, installed, json_reports, small_copy, start_without_eosfix, version_in
 from packaging.specifiers import SpecifierSet
 
 from eosfix import vendor
@@ -176,19 +174,7 @@ def test_runs_as_a_command(command):
 
 
 def check_in_subprocess(pythonpath, *flags):
-    """Start vendor_check.py with ``pythonpath`` in front of site-packages and eosfix switched off."""
-    env = clean_env(EOSFIX_DISABLE="1")
-    env.pop("PYTHONPATH", None)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
-    return subprocess.Popen(
-        [sys.executable, str(TESTS / "vendor_check.py"), *flags],
-        env=env,
-        cwd=TESTS,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_without_eosfix("vendor_check.py", *flags, pythonpath=pythonpath)
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +201,7 @@ def runs(tmp_path_factory):
         trl_copy = copy_package("trl", root / "trl_only")
         assert vendor.main([str(trl_copy)]) == 0
         started["patched_trl"] = check_in_subprocess([trl_copy.parent], "--trl")
-    results = {}
-    for name, proc in started.items():
-        stdout, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{name}:\n{stderr}"
-        results[name] = json.loads(stdout.strip().splitlines()[-1])
-        assert results[name]["eosfix_loaded"] is False
+    results = json_reports(started)
     assert results["patched_transformers"]["transformers"].startswith(str(copy))
     if TRL_PATCHED:
         assert results["patched_trl"]["trl"].startswith(str(trl_copy))

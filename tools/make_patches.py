@@ -46,6 +46,18 @@ for i, example in enumerate(examples):
 """
 
 
+def _pad_is_eos_branch(by_length: str) -> str:
+    """The rule's code, common to every branch: a pad id that is the EOS is padding only where the batch is padded."""
+    return f"""\
+    padding = labels == self.tokenizer.pad_token_id
+    if self.tokenizer.pad_token_id == self.tokenizer.eos_token_id:
+{_indent(RULE_COMMENT, 8)}
+        if "attention_mask" in batch:
+            padding &= batch["attention_mask"] == 0
+        else:
+{_indent(by_length, 12)}"""
+
+
 def _collator_block(copy: str) -> tuple[str, str]:
     """(stock, patched) label code of torch_call (copy=".clone()") or numpy_call (copy="np.copy")."""
     first = 'labels = batch["input_ids"].clone()' if copy == "clone" else 'labels = np.copy(batch["input_ids"])'
@@ -58,16 +70,19 @@ batch["labels"] = labels
     patched = f"""\
 {first}
 if self.tokenizer.pad_token_id is not None:
-    padding = labels == self.tokenizer.pad_token_id
-    if self.tokenizer.pad_token_id == self.tokenizer.eos_token_id:
-{_indent(RULE_COMMENT, 8)}
-        if "attention_mask" in batch:
-            padding &= batch["attention_mask"] == 0
-        else:
-{_indent(_by_length("padding"), 12)}    labels[padding] = -100
+{_pad_is_eos_branch(_by_length("padding"))}    labels[padding] = -100
 batch["labels"] = labels
 """
     return _indent(stock, 12), _indent(patched, 12)
+
+
+_TF_BY_LENGTH = """\
+lengths = [len(e["input_ids"] if isinstance(e, Mapping) else e) for e in examples]
+is_token = tf.sequence_mask(lengths, maxlen=tf.shape(labels)[1])
+if self.tokenizer.padding_side != "right":
+    is_token = tf.reverse(is_token, axis=[1])
+padding &= ~is_token
+"""
 
 
 def _tf_block() -> tuple[str, str]:
@@ -81,18 +96,7 @@ if self.tokenizer.pad_token_id is not None:
 labels = batch["input_ids"]
 if self.tokenizer.pad_token_id is not None:
     # Replace self.tokenizer.pad_token_id with -100
-    padding = labels == self.tokenizer.pad_token_id
-    if self.tokenizer.pad_token_id == self.tokenizer.eos_token_id:
-{_indent(RULE_COMMENT, 8)}
-        if "attention_mask" in batch:
-            padding &= batch["attention_mask"] == 0
-        else:
-            lengths = [len(e["input_ids"] if isinstance(e, Mapping) else e) for e in examples]
-            is_token = tf.sequence_mask(lengths, maxlen=tf.shape(labels)[1])
-            if self.tokenizer.padding_side != "right":
-                is_token = tf.reverse(is_token, axis=[1])
-            padding &= ~is_token
-    labels = tf.where(padding, -100, labels)
+{_pad_is_eos_branch(_TF_BY_LENGTH)}    labels = tf.where(padding, -100, labels)
 """
     return _indent(stock, 12), _indent(patched, 12)
 
