@@ -106,3 +106,23 @@ def run_python(code, env=None, check=True):
     lines = proc.stdout.strip().splitlines()
     result = json.loads(lines[-1]) if lines else None
     return result, proc
+
+
+def tiny_llama(vocab_size, seed=0):
+    """A one-layer random-init LlamaForCausalLM, built from a config (no download)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return LlamaForCausalLM(config)

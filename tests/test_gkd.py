@@ -1,0 +1,217 @@
+"""TRL's on-policy trainers (GKD, GOLD): the EOS the student generates keeps its label and attention.
+
+Each test runs a tiny in-memory Llama's real ``generate`` through the
+trainer's own ``generate_on_policy_outputs``, stock first (so the test shows
+the bug it guards against), then with eosfix. ``sequence_bias`` makes the
+random model's completions deterministic: after "cat" comes "yes", after
+"dog" comes "cat", after "yes" comes the EOS, so rows stop at different steps
+and the early ones are padded.
+"""
+
+import pytest
+from conftest import build_tokenizer, installed, tiny_llama, version_in
+
+import eosfix
+
+IGNORE = -100
+GKD_AFFECTED = version_in("trl", ">=0.11,<1.9")
+GOLD_AFFECTED = version_in("trl", ">=0.25,<1.9")
+
+needs_torch = pytest.mark.skipif(installed("torch") is None, reason="torch is not installed in this env")
+needs_affected_gkd = pytest.mark.skipif(
+    not GKD_AFFECTED, reason="GKDTrainer exists with the pad-id masking in trl 0.11.0 to 1.8.0 only"
+)
+
+
+def gkd_trainer_class():
+    if version_in("trl", ">=0.26"):
+        # trl/trainer/gkd_trainer.py only subclasses this one from 0.26.0 (with a FutureWarning) and is gone in 0.29.0.
+        from trl.experimental.gkd import GKDTrainer
+    else:
+        from trl import GKDTrainer
+    return GKDTrainer
+
+
+def biased_generation_config(tok, **options):
+    from transformers import GenerationConfig
+
+    ids = tok.convert_tokens_to_ids
+    bias = {(ids("cat"), ids("yes")): 100.0, (ids("dog"), ids("cat")): 100.0, (ids("yes"), tok.eos_token_id): 100.0}
+    return GenerationConfig(
+        max_new_tokens=6,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        sequence_bias=bias,
+        **options,
+    )
+
+
+def prompt_batch(tok):
+    """Left-padded prompts as DataCollatorForChatML builds them; the second holds an EOS of an earlier turn."""
+    import torch
+
+    prompts = ["the cat", "yes </s> a dog", "no the cat"]
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(map(len, ids))
+    return {
+        "prompts": torch.tensor([[tok.pad_token_id] * (width - len(i)) + i for i in ids]),
+        "prompt_attention_mask": torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids]),
+    }
+
+
+def words(tok, ids):
+    return tok.convert_ids_to_tokens([int(i) for i in ids])
+
+
+def check_rule(tok, inputs, input_ids, attention_mask, labels):
+    """The generated rows follow the rule: real tokens labelled and attended, padding not."""
+    width = inputs["prompts"].shape[1]
+    completions = [words(tok, row[width:]) for row in input_ids]
+    # The bias decides the completions; the EOS is followed by padding where a row stopped early.
+    assert completions == [["yes", "</s>", "</s>"], ["cat", "yes", "</s>"], ["yes", "</s>", "</s>"]]
+    real = [[1, 1, 0], [1, 1, 1], [1, 1, 0]]
+    assert attention_mask[:, width:].tolist() == real
+    expected = [[int(t) if r else IGNORE for t, r in zip(row[width:], mask)] for row, mask in zip(input_ids, real)]
+    assert labels[:, width:].tolist() == expected
+    # In the prompt, attention follows the prompt's own mask (the earlier turn's EOS included).
+    assert attention_mask[:, :width].tolist() == inputs["prompt_attention_mask"].tolist()
+
+
+@needs_torch
+@needs_affected_gkd
+@pytest.mark.parametrize("pad", ["eos", "pad"])
+def test_gkd_generate_on_policy_outputs(pad, unpatched):
+    GKDTrainer = gkd_trainer_class()
+    tok = build_tokenizer(pad=pad, padding_side="left")
+    model = tiny_llama(len(tok))
+    inputs = prompt_batch(tok)
+    config = biased_generation_config(tok, do_sample=False)
+
+    stock = GKDTrainer.generate_on_policy_outputs(model, inputs, config, tok.pad_token_id)
+    with eosfix.patched():
+        assert eosfix.is_applied()
+        fixed = GKDTrainer.generate_on_policy_outputs(model, inputs, config, tok.pad_token_id)
+    assert not eosfix.is_applied()
+
+    assert fixed[0].tolist() == stock[0].tolist()  # the same generation
+    width = inputs["prompts"].shape[1]
+    eos_cells = fixed[0][:, width:] == tok.eos_token_id
+    if pad == "eos":
+        # Stock: every generated EOS loses its label and its attention.
+        assert (stock[2][:, width:][eos_cells] == IGNORE).all() and (stock[1][:, width:][eos_cells] == 0).all()
+        check_rule(tok, inputs, *fixed)
+    else:
+        # pad != eos: eosfix changes nothing.
+        assert [t.tolist() for t in fixed] == [t.tolist() for t in stock]
+
+
+def gkd_trainer(tok, tmp_path):
+    from datasets import Dataset
+    from trl import GKDConfig
+
+    chats = [
+        [{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "yes"}],
+        [
+            {"role": "user", "content": "yes"},
+            {"role": "assistant", "content": "no"},
+            {"role": "user", "content": "a dog"},
+            {"role": "assistant", "content": "cat yes"},
+        ],
+    ]
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %} </s> {% endif %}{% endfor %}"
+    config = GKDConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        lmbda=1.0,  # always on-policy
+        max_new_tokens=6,
+        report_to=[],
+        max_steps=1,
+        use_cpu=True,
+    )
+    tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
+    trainer = gkd_trainer_class()(
+        model=tiny_llama(len(tok), seed=0),
+        teacher_model=tiny_llama(len(tok), seed=1),
+        args=config,
+        train_dataset=Dataset.from_dict({"messages": chats}),
+        **{tokenizer_arg: tok},
+    )
+    # Deterministic completions from the trainer's own (sampling) generation config.
+    trainer.generation_config.sequence_bias = biased_generation_config(tok).sequence_bias
+    trainer.generation_config.eos_token_id = tok.eos_token_id
+    return trainer
+
+
+@needs_torch
+@needs_affected_gkd
+def test_gkd_training_step_labels_and_attention(tmp_path, unpatched):
+    import torch
+
+    tok = build_tokenizer(pad="eos", padding_side="left")
+
+    def one_step():
+        """Train one real step; return the inputs the loss saw."""
+        trainer = gkd_trainer(tok, tmp_path)
+        seen = []
+        compute_loss = trainer.compute_loss
+
+        def recording(model, inputs, *args, **kwargs):
+            seen.append({key: value.clone() for key, value in inputs.items() if isinstance(value, torch.Tensor)})
+            return compute_loss(model, inputs, *args, **kwargs)
+
+        trainer.compute_loss = recording
+        result = trainer.train()
+        assert len(seen) == 1 and torch.isfinite(torch.tensor(result.training_loss))
+        return seen[0]
+
+    stock = one_step()
+    with eosfix.patched():
+        fixed = one_step()
+
+    width = fixed["prompts"].shape[1]
+    # The second prompt ("yes </s> no </s> a dog") is longer, so the first is left-padded with pad (= EOS) ids.
+    assert not fixed["prompt_attention_mask"].all()
+    for inputs in (stock, fixed):
+        # training_step replaced the batch by the student's own generation.
+        assert inputs["input_ids"].shape[1] > width
+    generated_eos = fixed["input_ids"][:, width:] == tok.eos_token_id
+    assert generated_eos.any(dim=1).all()
+    assert (stock["labels"][:, width:][generated_eos] == IGNORE).all()
+    assert (stock["attention_mask"][:, width:][generated_eos] == 0).all()
+    # With eosfix: each row's first EOS is labelled and attended, what follows it is padding.
+    for ids, mask, labels in zip(fixed["input_ids"], fixed["attention_mask"], fixed["labels"]):
+        completion = words(tok, ids[width:])
+        first = completion.index("</s>")
+        assert mask[width:].tolist() == [1] * (first + 1) + [0] * (len(completion) - first - 1)
+        assert labels[width + first] == tok.eos_token_id
+        assert (labels[width + first + 1 :] == IGNORE).all()
+    # The prompt's padding stays masked; the EOS of its earlier turns is attended again.
+    assert fixed["attention_mask"][:, :width].tolist() == fixed["prompt_attention_mask"].tolist()
+    prompt_eos = (fixed["prompts"] == tok.eos_token_id) & (fixed["prompt_attention_mask"] == 1)
+    assert prompt_eos.any() and (stock["attention_mask"][:, :width][prompt_eos] == 0).all()
+
+
+@pytest.mark.skipif(not version_in("trl", ">=1.9"), reason="trl < 1.9 has the bug; this checks the fixed releases")
+def test_fixed_trl_releases_are_not_patched(unpatched):
+    import importlib
+
+    from eosfix import _patcher
+    from eosfix.targets import TARGETS
+
+    eosfix.apply(children=False)
+    try:
+        assert eosfix.is_applied()
+        for name, target_name in TARGETS.items():
+            if not name.startswith("trl."):
+                continue
+            target = importlib.import_module(target_name)
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue  # trl/trainer/gkd_trainer.py was removed in trl 0.29.0
+            assert _patcher.fixed_upstream(target)
+            assert not _patcher.is_patched(target, module)
+            method = vars(getattr(module, target.CLASS))["generate_on_policy_outputs"]
+            assert not isinstance(method, _patcher.EOSLabelWrapper)
+    finally:
+        eosfix.revert()
