@@ -23,13 +23,14 @@ needs_affected_gkd = pytest.mark.skipif(
 )
 
 
-def gkd_trainer_class():
+def gkd_classes():
+    """``(GKDTrainer, GKDConfig)`` where the release keeps them."""
     if version_in("trl", ">=0.26"):
         # trl/trainer/gkd_trainer.py only subclasses this one from 0.26.0 (with a FutureWarning) and is gone in 0.29.0.
-        from trl.experimental.gkd import GKDTrainer
+        from trl.experimental.gkd import GKDConfig, GKDTrainer
     else:
-        from trl import GKDTrainer
-    return GKDTrainer
+        from trl import GKDConfig, GKDTrainer
+    return GKDTrainer, GKDConfig
 
 
 def biased_generation_config(tok, **options):
@@ -81,7 +82,7 @@ def check_rule(tok, inputs, input_ids, attention_mask, labels):
 @needs_affected_gkd
 @pytest.mark.parametrize("pad", ["eos", "pad"])
 def test_gkd_generate_on_policy_outputs(pad, unpatched):
-    GKDTrainer = gkd_trainer_class()
+    GKDTrainer, _ = gkd_classes()
     tok = build_tokenizer(pad=pad, padding_side="left")
     model = tiny_llama(len(tok))
     inputs = prompt_batch(tok)
@@ -107,8 +108,8 @@ def test_gkd_generate_on_policy_outputs(pad, unpatched):
 
 def gkd_trainer(tok, tmp_path):
     from datasets import Dataset
-    from trl import GKDConfig
 
+    GKDTrainer, GKDConfig = gkd_classes()
     chats = [
         [{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "yes"}],
         [
@@ -129,7 +130,7 @@ def gkd_trainer(tok, tmp_path):
         use_cpu=True,
     )
     tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
-    trainer = gkd_trainer_class()(
+    trainer = GKDTrainer(
         model=tiny_llama(len(tok), seed=0),
         teacher_model=tiny_llama(len(tok), seed=1),
         args=config,
@@ -215,3 +216,58 @@ def test_fixed_trl_releases_are_not_patched(unpatched):
             assert not isinstance(method, _patcher.EOSLabelWrapper)
     finally:
         eosfix.revert()
+
+
+def gold_trainer(tok, tmp_path):
+    from datasets import Dataset
+    from trl.experimental.gold import GOLDConfig, GOLDTrainer
+
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %} </s> {% endif %}{% endfor %}"
+    chats = [[{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "yes"}]] * 2
+    config = GOLDConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[], use_cpu=True)
+    return GOLDTrainer(
+        model=tiny_llama(len(tok), seed=0),
+        teacher_model=tiny_llama(len(tok), seed=1),
+        args=config,
+        train_dataset=Dataset.from_dict({"messages": chats}),
+        processing_class=tok,
+    )
+
+
+@needs_torch
+@pytest.mark.skipif(not GOLD_AFFECTED, reason="GOLDTrainer exists with the pad-id masking in trl 0.25.0 to 1.8.0 only")
+@pytest.mark.parametrize("pad", ["eos", "pad"])
+def test_gold_generate_on_policy_outputs(pad, tmp_path, unpatched):
+    tok = build_tokenizer(pad=pad, padding_side="left")
+    trainer = gold_trainer(tok, tmp_path)
+    inputs = prompt_batch(tok)
+    config = biased_generation_config(tok, do_sample=False)
+
+    def generate():
+        return trainer.generate_on_policy_outputs(trainer.model, inputs, config, tok.pad_token_id)
+
+    stock = generate()
+    with eosfix.patched():
+        assert eosfix.is_applied()
+        fixed = generate()
+
+    assert fixed[0].tolist() == stock[0].tolist()
+    assert fixed[3] == stock[3]  # prompt texts
+    width = inputs["prompts"].shape[1]
+    if pad == "pad":
+        assert [t.tolist() for t in fixed[:3]] == [t.tolist() for t in stock[:3]] and fixed[4] == stock[4]
+        return
+    eos_cells = fixed[0][:, width:] == tok.eos_token_id
+    assert (stock[2][:, width:][eos_cells] == IGNORE).all() and (stock[1][:, width:][eos_cells] == 0).all()
+    completion_attention = fixed[1][:, width:].tolist()
+    completion_labels = fixed[2][:, width:].tolist()
+    real = [[1, 1, 0], [1, 1, 1], [1, 1, 0]]
+    assert completion_attention == real
+    ids = fixed[0][:, width:].tolist()
+    assert completion_labels == [[t if r else IGNORE for t, r in zip(row, m)] for row, m in zip(ids, real)]
+    if version_in("trl", ">=1.6"):
+        # trl 1.6+ decodes the completion text from the labelled tokens: with eosfix it ends with the EOS.
+        assert [text.split() for text in stock[4]] == [["yes"], ["cat", "yes"], ["yes"]]
+        assert [text.split() for text in fixed[4]] == [["yes", "</s>"], ["cat", "yes", "</s>"], ["yes", "</s>"]]
+    else:
+        assert fixed[4] == stock[4]  # up to 1.5.1 the text is every completion token, padding included

@@ -7,7 +7,7 @@ holds the pad id (inline up to 0.29.1, in ``_build_sequence_batch`` from
 ``(self, model, inputs, generation_config, pad_token_id=None)`` returning
 ``(input_ids, attention_mask, labels, prompt_texts, completion_texts)``. The
 wrapper applies :func:`eosfix.generated.restore_generated_eos` to the first
-three. Where trl 1.0+ decodes ``completion_texts`` from the labelled tokens,
+three. Where trl 1.6+ decodes ``completion_texts`` from the labelled tokens,
 a restored row's text is decoded again so that it ends with the EOS too.
 
 Not covered: GOLD's vLLM generation path and its ULD (cross-tokenizer) loss
@@ -42,7 +42,7 @@ def _redecode_completions(instance, stock, fixed, completion_start):
         if bool((labels[row] == stock_labels[row]).all()):
             continue
         completion = input_ids[row, completion_start:]
-        # Only where stock's text is the labelled tokens (trl >= 1.0): up to 0.29.1 it decodes them all.
+        # Only where stock's text is the labelled tokens (trl >= 1.6.0); up to 1.5.1 it decodes them all.
         if texts[row] == _decode(tokenizer, completion[stock_labels[row, completion_start:] != -100]):
             texts[row] = _decode(tokenizer, completion[labels[row, completion_start:] != -100])
     return (*fixed[:4], texts)
