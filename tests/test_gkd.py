@@ -10,6 +10,7 @@ and the early ones are padded.
 
 import pytest
 from conftest import build_tokenizer, installed, tiny_llama, version_in
+from gkd_check import biased_generation_config, gkd_classes, gold_trainer, prompt_batch
 
 import eosfix
 
@@ -21,43 +22,6 @@ needs_torch = pytest.mark.skipif(installed("torch") is None, reason="torch is no
 needs_affected_gkd = pytest.mark.skipif(
     not GKD_AFFECTED, reason="GKDTrainer exists with the pad-id masking in trl 0.11.0 to 1.8.0 only"
 )
-
-
-def gkd_classes():
-    """``(GKDTrainer, GKDConfig)`` where the release keeps them."""
-    if version_in("trl", ">=0.26"):
-        # trl/trainer/gkd_trainer.py only subclasses this one from 0.26.0 (with a FutureWarning) and is gone in 0.29.0.
-        from trl.experimental.gkd import GKDConfig, GKDTrainer
-    else:
-        from trl import GKDConfig, GKDTrainer
-    return GKDTrainer, GKDConfig
-
-
-def biased_generation_config(tok, **options):
-    from transformers import GenerationConfig
-
-    ids = tok.convert_tokens_to_ids
-    bias = {(ids("cat"), ids("yes")): 100.0, (ids("dog"), ids("cat")): 100.0, (ids("yes"), tok.eos_token_id): 100.0}
-    return GenerationConfig(
-        max_new_tokens=6,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        sequence_bias=bias,
-        **options,
-    )
-
-
-def prompt_batch(tok):
-    """Left-padded prompts as DataCollatorForChatML builds them; the second holds an EOS of an earlier turn."""
-    import torch
-
-    prompts = ["the cat", "yes </s> a dog", "no the cat"]
-    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    width = max(map(len, ids))
-    return {
-        "prompts": torch.tensor([[tok.pad_token_id] * (width - len(i)) + i for i in ids]),
-        "prompt_attention_mask": torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids]),
-    }
 
 
 def words(tok, ids):
@@ -218,22 +182,6 @@ def test_fixed_trl_releases_are_not_patched(unpatched):
         eosfix.revert()
 
 
-def gold_trainer(tok, tmp_path):
-    from datasets import Dataset
-    from trl.experimental.gold import GOLDConfig, GOLDTrainer
-
-    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %} </s> {% endif %}{% endfor %}"
-    chats = [[{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "yes"}]] * 2
-    config = GOLDConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[], use_cpu=True)
-    return GOLDTrainer(
-        model=tiny_llama(len(tok), seed=0),
-        teacher_model=tiny_llama(len(tok), seed=1),
-        args=config,
-        train_dataset=Dataset.from_dict({"messages": chats}),
-        processing_class=tok,
-    )
-
-
 @needs_torch
 @pytest.mark.skipif(not GOLD_AFFECTED, reason="GOLDTrainer exists with the pad-id masking in trl 0.25.0 to 1.8.0 only")
 @pytest.mark.parametrize("pad", ["eos", "pad"])
@@ -271,3 +219,65 @@ def test_gold_generate_on_policy_outputs(pad, tmp_path, unpatched):
         assert [text.split() for text in fixed[4]] == [["yes", "</s>"], ["cat", "yes", "</s>"], ["yes", "</s>"]]
     else:
         assert fixed[4] == stock[4]  # up to 1.5.1 the text is every completion token, padding included
+
+
+def run_gkd_check(pythonpath, *flags):
+    """Run gkd_check.py in a fresh interpreter with eosfix switched off; return its JSON report."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH")}
+    env["EOSFIX_DISABLE"] = "1"
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
+    proc = subprocess.run(
+        [sys.executable, str(tests / "gkd_check.py"), *flags], env=env, cwd=tests, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["eosfix_loaded"] is False
+    return report
+
+
+@needs_torch
+@needs_affected_gkd
+def test_vendored_trl_copy_keeps_the_generated_eos(tmp_path, unpatched):
+    import shutil
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    import torch
+
+    from eosfix import vendor
+
+    source = Path(find_spec("trl").submodule_search_locations[0])
+    copy = tmp_path / "vendored" / "trl"
+    shutil.copytree(source, copy)
+    # trl >= 0.20 has no __version__ literal: `eosfix vendor` reads the dist-info beside the copy.
+    for dist_info in source.parent.glob(f"trl-{installed('trl')}.dist-info"):
+        shutil.copytree(dist_info, copy.parent / dist_info.name)
+    assert vendor.main([str(copy)]) == 0
+    flags = ["--gold"] if GOLD_AFFECTED else []
+    stock, patched = run_gkd_check(None, *flags), run_gkd_check(copy.parent, *flags)
+    assert patched["trl"].startswith(str(copy)) and not stock["trl"].startswith(str(tmp_path))
+
+    tok = build_tokenizer(pad="eos", padding_side="left")
+    inputs = prompt_batch(tok)
+    for name in ("gkd", "gold") if GOLD_AFFECTED else ("gkd",):
+        ids, stock_mask, stock_labels = (torch.tensor(t) for t in stock[name][:3])
+        assert (
+            stock_labels[:, patched["prompt_width"] :][ids[:, patched["prompt_width"] :] == tok.eos_token_id] == IGNORE
+        ).all()
+        assert stock_mask.tolist() != patched[name][1]
+        check_rule(tok, inputs, *(torch.tensor(t) for t in patched[name][:3]))
+    # The vendored patch and the runtime patch agree.
+    GKDTrainer, _ = gkd_classes()
+    with eosfix.patched():
+        runtime = GKDTrainer.generate_on_policy_outputs(
+            tiny_llama(len(tok)), inputs, biased_generation_config(tok, do_sample=False), tok.pad_token_id
+        )
+    assert [t.tolist() for t in runtime] == patched["gkd"]

@@ -62,6 +62,9 @@ def small_copy(name, destination):
         "transformers": ["__init__.py", "data/data_collator.py"],
         "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
     }[name]
+    # The other files the manifest patches (GKD, GOLD), where this release has them.
+    patched = {p.file.split("/", 1)[1] for p in vendor.load_manifest()[0] if p.package == name}
+    files += sorted(f for f in patched - set(files) if (package_dir(name) / f).is_file())
     target = copy_package(name, destination, files)
     # trl >= 0.20 has no __version__ literal; the command then reads the dist-info next to the package.
     for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):
@@ -197,9 +200,12 @@ def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, 
     status, out = run_vendor(capsys, copy)
     if TRL_PATCHED:
         assert status == 0 and "trl-completion-only-labels-by-position" in out and ": applied" in out
-    else:
+    if version_in("trl", ">=0.11,<1.9"):  # GKD (and GOLD from 0.25.0) mask by pad id
+        assert status == 0 and "trl-gkd-on-policy-eos" in out and ": applied" in out
+        assert ("trl-gold-on-policy-eos" in out) == version_in("trl", ">=0.25")
+    elif not TRL_PATCHED:
         assert status == vendor.EXIT_NO_PATCH
-        assert "nearest supported version: 0.19.1" in out and "removed DataCollatorForCompletionOnlyLM" in out
+        assert "nearest supported version: 1.8.0" in out and "fixed GKD and GOLD upstream" in out
 
 
 @pytest.mark.parametrize("command", [["eosfix", "vendor"], ["eosfix.vendor"]], ids=["eosfix vendor", "module"])
