@@ -10,8 +10,10 @@ wrapper applies :func:`eosfix.generated.restore_generated_eos` to the first
 three. Where trl 1.6+ decodes ``completion_texts`` from the labelled tokens,
 a restored row's text is decoded again so that it ends with the EOS too.
 
-Not covered: GOLD's vLLM generation path and its ULD (cross-tokenizer) loss
-masking (see docs/pad-masking-sites.md). trl 1.9.0 fixed GOLD upstream
+Not covered: the vLLM generation path of 0.25.0-0.29.1
+(``_generate_on_policy_outputs_vllm``; from 1.0.0 the vLLM path builds its
+mask from completion lengths) and the ULD (cross-tokenizer) loss masking (see
+docs/pad-masking-sites.md). trl 1.9.0 fixed GOLD upstream
 (trl PR #6357): nothing is patched there.
 """
 
