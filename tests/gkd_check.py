@@ -57,14 +57,14 @@ def gold_trainer(tok, tmp_path):
     from datasets import Dataset
     from trl.experimental.gold import GOLDConfig, GOLDTrainer
 
-    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %} </s> {% endif %}{% endfor %}"
-    chats = [[{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "yes"}]] * 2
+    # Already tokenized: trl 1.8.0 prepares raw text for GOLD with byte offsets that need a ByteLevel tokenizer.
+    ids = tok("the cat yes </s>", add_special_tokens=False)["input_ids"]
     config = GOLDConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[], use_cpu=True)
     return GOLDTrainer(
         model=tiny_llama(len(tok), seed=0),
         teacher_model=tiny_llama(len(tok), seed=1),
         args=config,
-        train_dataset=Dataset.from_dict({"messages": chats}),
+        train_dataset=Dataset.from_dict({"input_ids": [ids, ids]}),
         processing_class=tok,
     )
 
