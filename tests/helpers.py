@@ -70,9 +70,14 @@ def version_in(distribution, specifier):
     return version is not None and SpecifierSet(specifier).contains(version, prereleases=True)
 
 
-def tiny_model(vocab_size):
+def tiny_model(vocab_size, seed=None):
+    """A one-layer random-init LlamaForCausalLM, built from a config (no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=16,
@@ -113,6 +118,11 @@ def small_copy(name, destination):
         "transformers": ["__init__.py", "data/data_collator.py"],
         "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
     }[name]
+    # The other files the manifest patches (GKD, GOLD), where this release has them.
+    from eosfix import vendor
+
+    patched = {p.file.split("/", 1)[1] for p in vendor.load_manifest()[0] if p.package == name}
+    files += sorted(f for f in patched - set(files) if (package_dir(name) / f).is_file())
     target = copy_package(name, destination, files)
     # trl >= 0.20 has no __version__ literal; the command then reads the dist-info next to the package.
     for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):

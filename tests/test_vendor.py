@@ -159,9 +159,12 @@ def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, 
     status, out = run_vendor(capsys, copy)
     if TRL_PATCHED:
         assert status == 0 and "trl-completion-only-labels-by-position" in out and ": applied" in out
-    else:
+    if version_in("trl", ">=0.11,<1.9"):  # GKD (and GOLD from 0.25.0) mask by pad id
+        assert status == 0 and "trl-gkd-on-policy-eos" in out and ": applied" in out
+        assert ("trl-gold-on-policy-eos" in out) == version_in("trl", ">=0.25")
+    elif not TRL_PATCHED:
         assert status == vendor.EXIT_NO_PATCH
-        assert "nearest supported version: 0.19.1" in out and "removed DataCollatorForCompletionOnlyLM" in out
+        assert "nearest supported version: 1.8.0" in out and "fixed GKD and GOLD upstream" in out
 
 
 @pytest.mark.parametrize("command", [["eosfix", "vendor"], ["eosfix.vendor"]], ids=["eosfix vendor", "module"])

@@ -6,6 +6,7 @@ releases::
 
     PYTHONPATH=shim python tools/vendor_verify_releases.py                 # every release in the ranges
     PYTHONPATH=shim python tools/vendor_verify_releases.py transformers==5.24.0 trl==0.19.1
+    PYTHONPATH=shim python tools/vendor_verify_releases.py --scan trl==1.9.0   # and unreviewed pad-masking sites
 
 For each release it takes the patched file out of the wheel and, for every
 patch of that package, checks what the manifest claims: inside the patch's
@@ -52,6 +53,17 @@ def pristine_file(package, version, patch_file, cache):
         return wheel.read(patch_file)
 
 
+def unreviewed_sites(package, version, cache):
+    """Sites of ``tools/scan_pad_masking.py`` in the release's wheel that its review file does not know."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    import scan_pad_masking
+
+    pristine_file(package, version, f"{package}/__init__.py", cache)  # downloads the wheel if needed
+    review = scan_pad_masking.load_review()
+    wheel = next((cache / f"{package}-{version}").glob("*.whl"))
+    return [site for site in scan_pad_masking.scan(wheel) if scan_pad_masking.verdict(site, review)[0] == "UNREVIEWED"]
+
+
 def verify(package, version, patches, cache):
     """One line per patch: ``ok`` where the manifest's claim holds, else what went wrong."""
     own = [p for p in patches if p.package == package]
@@ -85,6 +97,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("requirements", nargs="*", help="package==version; default: every release of both")
     parser.add_argument("--cache", type=Path, help="where to keep the downloaded wheels")
+    parser.add_argument("--scan", action="store_true", help="also scan each wheel for unreviewed pad-masking sites")
     args = parser.parse_args(argv)
     patches, _ = vendor.load_manifest()
     if args.requirements:
@@ -97,6 +110,10 @@ def main(argv=None):
         for patch, verdict in verify(name, version, patches, cache):
             print(f"{name} {version}\t{patch.name}\t{verdict}")
             failures += not verdict.startswith("ok")
+        if args.scan:
+            for site in unreviewed_sites(name, version, cache):
+                print(f"{name} {version}\t{site.path}:{site.line}\t{site.function}\tUNREVIEWED pad-masking site")
+                failures += 1
     print(f"{len(wanted)} releases, {failures} failed")
     return 1 if failures else 0
 

@@ -14,7 +14,7 @@ import sys
 from eosfix import _importhook
 from eosfix._log import logger
 from eosfix.environment_variables import EOSFIX_AUTOPATCH, autopatch_by_env, disabled_by_env
-from eosfix.targets import TARGETS, load_target
+from eosfix.targets import REQUIRED, TARGETS, load_target
 
 # What the program asked for last: True after apply(), False after revert().
 # It decides whether a post-import hook still patches; whether a class *is*
@@ -103,13 +103,20 @@ def revert() -> None:
 
 
 def is_applied() -> bool:
-    """True when every target module is imported and carries eosfix's enabled wrappers."""
-    if not all(name in sys.modules for name in TARGETS):
+    """True when transformers' collator carries eosfix's enabled wrappers, and so does every other target that is
+    imported and not fixed upstream (TRL's GKD and GOLD trainers)."""
+    if REQUIRED not in sys.modules:
         return False
     patcher = _patcher_or_none()
     if patcher is None:
         return False
-    return all(patcher.is_patched(load_target(name), sys.modules[name]) for name in TARGETS)
+    for name in TARGETS:
+        module = sys.modules.get(name)
+        if module is None or (name != REQUIRED and patcher.fixed_upstream(load_target(name))):
+            continue
+        if not patcher.is_patched(load_target(name), module):
+            return False
+    return True
 
 
 class patched:

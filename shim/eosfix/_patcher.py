@@ -128,9 +128,21 @@ def in_supported_range(version, supported):
     return _release(lower[2:]) <= release < _release(upper[1:])
 
 
+def fixed_upstream(target):
+    """True when the installed version is at or past the target's ``FIXED_FROM`` release."""
+    fixed_from = getattr(target, "FIXED_FROM", None)
+    version = installed_version(target)
+    return bool(fixed_from and version and _release(version) >= _release(fixed_from))
+
+
 def supports(target, module):
     """True when the installed version is known, or still has the known code shape."""
     version = installed_version(target)
+    if fixed_upstream(target):
+        logger().debug(
+            "eosfix: %s %s fixed %s upstream; leaving it alone.", target.DISTRIBUTION, version, target.CLASS
+        )
+        return False
     if in_supported_range(version, target.SUPPORTED):
         return True
     if all(target.has_known_shape(vars(owner)[name]) for owner, name, _ in _methods(target, module)):

@@ -15,14 +15,24 @@ Every target module has the same small contract, read by ``eosfix._patcher``:
     specifier of the releases the target was written and tested against;
 ``has_known_shape(function)``
     True when a method outside ``SUPPORTED`` still looks like the one the
-    wrapper was written for.
+    wrapper was written for;
+``FIXED_FROM`` (optional)
+    the first release that fixed the bug upstream: from it on the target is
+    left alone without a warning.
+
+The first target (transformers' collator) is the one ``eosfix.is_applied()``
+requires; the others count only once their module is imported.
 """
 
 # The module each target patches -> the eosfix module that describes it. The
 # post-import hooks need only the keys, so registering them imports nothing.
 TARGETS = {
     "transformers.data.data_collator": "eosfix.targets.transformers_collator",
+    "trl.trainer.gkd_trainer": "eosfix.targets.trl_gkd",
+    "trl.experimental.gkd.gkd_trainer": "eosfix.targets.trl_gkd_experimental",
+    "trl.experimental.gold.gold_trainer": "eosfix.targets.trl_gold",
 }
+REQUIRED = "transformers.data.data_collator"
 
 
 def load_target(patched_module):
