@@ -9,8 +9,8 @@ and the early ones are padded.
 """
 
 import pytest
-from helpers import build_tokenizer, installed, tiny_model, version_in
 from gkd_check import biased_generation_config, gkd_classes, gold_trainer, prompt_batch
+from helpers import build_tokenizer, installed, tiny_model, version_in
 
 import eosfix
 
