@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from importlib.util import find_spec
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,6 +27,29 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile("eosfix")
+
+# The envs for Python 3.9, 3.10, 3.12 and 3.13 have numpy and no torch (the local torch CPU wheel is for 3.11
+# only). There, collators return numpy batches (TENSORS), and a test that needs torch is skipped with that reason
+# (pytest_collection_modifyitems below), never silently.
+HAS_TORCH = find_spec("torch") is not None
+TENSORS = "pt" if HAS_TORCH else "np"
+NO_TORCH_REASON = "needs torch, which this env does not install (a numpy-only env for another Python version)"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_torch: skipped, with the reason, where torch is not installed")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``requires_torch``, and ``return_tensors="pt"`` parametrizations, when torch is absent."""
+    if HAS_TORCH:
+        return
+    skip = pytest.mark.skip(reason=NO_TORCH_REASON)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.get_closest_marker("requires_torch") or (callspec and callspec.params.get("return_tensors") == "pt"):
+            item.add_marker(skip)
+
 
 WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "###", "Question:", "Answer:", "yes", "no")
 

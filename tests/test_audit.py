@@ -16,6 +16,10 @@ from test_trl import tiny_model
 import eosfix
 from eosfix._audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
 
+# Trainer, DataLoader and model code: torch throughout (tests/conftest.py skips it, with the reason, without torch).
+pytestmark = pytest.mark.requires_torch
+
+
 TEXTS = (
     "the cat sat on the mat </s>",
     "a dog ran </s>",

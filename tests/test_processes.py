@@ -117,6 +117,7 @@ def run(args, env, timeout=300):
     return proc
 
 
+@pytest.mark.requires_torch
 @pytest.mark.parametrize("context", ["spawn", "forkserver"])
 @pytest.mark.parametrize("where", ["top", "main"])
 def test_dataloader_workers_are_patched(tmp_path, context, where):
@@ -127,6 +128,7 @@ def test_dataloader_workers_are_patched(tmp_path, context, where):
     assert result["seen"] == 5 and result["labelled"] == 5
 
 
+@pytest.mark.requires_torch
 def test_workers_without_the_switch_stay_unpatched(tmp_path):
     """The negative case: patched parent, switch off, no import in the child."""
     script = tmp_path / "train.py"
@@ -158,6 +160,7 @@ def test_switch_off_costs_no_import():
     assert json.loads(proc.stdout) == []
 
 
+@pytest.mark.requires_torch
 @pytest.mark.parametrize("switch", ["1", None])
 def test_torchrun_ranks(tmp_path, switch):
     script = tmp_path / "rank.py"
@@ -185,6 +188,7 @@ def test_torchrun_ranks(tmp_path, switch):
     assert ranks[0]["total"] == ranks[1]["total"]  # the ranks really talked over gloo
 
 
+@pytest.mark.requires_torch
 @pytest.mark.skipif(installed("accelerate") is None, reason="accelerate is not installed in this env")
 def test_accelerate_launch_ranks(tmp_path):
     script = tmp_path / "rank.py"

@@ -87,19 +87,24 @@ PROBE_CASES = (
 
 def probe():
     """EOS label counts per case, stock and with eosfix; the patch state is restored."""
+    from importlib.util import find_spec
+
     import eosfix
     from eosfix import _api
 
+    cases = PROBE_CASES
+    if find_spec("torch") is None:  # transformers' collator returns numpy batches without torch
+        cases = tuple((name, side, as_lists, "np") for name, side, as_lists, _ in PROBE_CASES)
     was_wanted = _api._wanted
     results = {}
     try:
         eosfix.revert()
-        stock = {name: _probe_once(*case) for name, *case in PROBE_CASES}
+        stock = {name: _probe_once(*case) for name, *case in cases}
         eosfix.apply()
-        fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
+        fixed = {name: _probe_once(*case) for name, *case in cases}
     finally:
         eosfix.apply() if was_wanted else eosfix.revert()
-    for name, *_ in PROBE_CASES:
+    for name, *_ in cases:
         results[name] = {"eos": stock[name][0], "stock_labelled": stock[name][1], "fixed_labelled": fixed[name][1]}
     return results
 
@@ -126,6 +131,9 @@ def diagnose():
         "reason": "",
     }
     report["trl_note"] = trl_note(report["trl"]) if report["trl"] else None
+    from eosfix import upstream
+
+    report["upstream"] = upstream.check()
     if report["transformers"] is None:
         report["reason"] = "transformers is not installed, so there is nothing to check or patch."
         return report
@@ -161,6 +169,9 @@ def render(report):
         lines.append(f"  {name:<13}{report[name] or 'not installed'}")
     if report["trl_note"]:
         lines.append(f"  trl note:    {report['trl_note']}")
+    for name, entry in (report.get("upstream") or {}).items():
+        if entry["needs_sweep"]:
+            lines.append(f"  upstream:    {name} {entry['installed']}: {entry['note']}")
     lines.append("")
     if report["probe"] is not None:
         lines.append(f"  affected (stock collator drops EOS labels with pad = eos): {_yes_no(report['affected'])}")

@@ -50,7 +50,7 @@ def masking_lines(source: str) -> list[str]:
 
 
 def check() -> dict:
-    """Per package: installed version, newest verified, newer?, and for transformers the masking lines.
+    """Per package: installed version, newest verified, newer?, needs a sweep?, and transformers' masking lines.
 
     For trl only ``DataCollatorForCompletionOnlyLM`` matters; it inherits the masking from transformers (the
     line is not in its own source), and trl 0.20.0 removed it, so a newer trl without it needs no run.
@@ -65,6 +65,8 @@ def check() -> dict:
         entry = {"installed": installed, "newest_verified": newest, "newer": newer}
         source = class_source(distribution)
         entry["has_collator"] = source is not None
+        # Only a newer release that still has the collator is something the sweep has not run yet.
+        entry["needs_sweep"] = newer and source is not None
         if distribution == "transformers" and source is not None:
             entry["value_masking_lines"] = masking_lines(source)
         if not newer:
