@@ -210,8 +210,9 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
         if row["note"].startswith(("uv venv", "cannot", "probe")):
             return row | {"seconds": f"{time.monotonic() - start:.0f}"}
         probe = json.loads(probed.stdout.strip().splitlines()[-1])
-        site = run([str(python), "-c", f"import {package}, os; print(os.path.dirname({package}.__file__))"], env)
-        vendored_cmd = run([str(python), "-m", "eosfix", "vendor", site.stdout.strip()], env)
+        # The installed copy, found without importing it (an import of transformers costs seconds).
+        installed_copy = next(venv.glob(f"lib/python3.*/site-packages/{package}"))
+        vendored_cmd = run([str(python), "-m", "eosfix", "vendor", str(installed_copy)], env)
         check_env = env | {"EOSFIX_DISABLE": "1"}
         flag = "--lm" if package == "transformers" else "--trl"
         checked = run([str(python), str(TESTS / "vendor_check.py"), flag], check_env, cwd=TESTS)
@@ -259,9 +260,10 @@ def fixed(row) -> bool:
     return row.get("shim_fixed") == "yes" and row.get("vendor_fixed") == "yes" and row.get("affected") == "yes"
 
 
-def summary(rows: dict) -> str:
-    """The README block: one line per package, generated from the CSV."""
+def summary(rows: dict, planned=None) -> str:
+    """The README block: one line per package, generated from the CSV (and the plan, to name rows not run yet)."""
     lines = []
+    missing = [(p, v) for p, v, _ in planned or () if (p, str(v)) not in rows]
     for package, what in (
         ("transformers", "DataCollatorForLanguageModeling"),
         ("trl", "DataCollatorForCompletionOnlyLM"),
@@ -269,19 +271,22 @@ def summary(rows: dict) -> str:
         own = [r for r in rows.values() if r["package"] == package]
         if not own:
             continue
-        versions = sorted(Version(r["release"]) for r in own)
+        versions = sorted({Version(r["release"]) for r in own} | {v for p, v, _ in planned or () if p == package})
         done = [r for r in own if r.get("shim_fixed")]
         good = [r for r in done if fixed(r)]
         failed = [r["release"] for r in own if r.get("shim_fixed") and not fixed(r)]
         broken = [r["release"] for r in own if not r.get("shim_fixed")]
         line = (
-            f"- {package} `{what}`: every release from {versions[0]} to {versions[-1]} ({len(own)} releases): "
-            f"{len(good)} of {len(done)} installed are affected and fixed by both the shim and `eosfix vendor`"
+            f"- {package} `{what}`: every release from {versions[0]} to {versions[-1]} ({len(versions)} releases): "
+            f"{len(good)} of {len(done)} run are affected and fixed by both the shim and `eosfix vendor`"
         )
         if failed:
             line += f"; not fixed: {', '.join(failed)}"
         if broken:
             line += f"; {len(broken)} could not be run ({', '.join(broken)}; reasons in `docs/sweep.csv`)"
+        not_yet = sorted(v for p, v in missing if p == package)
+        if not_yet:
+            line += f"; {len(not_yet)} releases of the range not run yet ({not_yet[0]} to {not_yet[-1]})"
         lines.append(line + ".")
     seconds = sum(int(r["seconds"] or 0) for r in rows.values())
     lines.append(f"- {len(rows)} envs, {seconds / 60:.0f} env-minutes in all (2 at a time on 2 cores).")
@@ -294,9 +299,9 @@ def newest_verified(rows, package):
     return (str(low), str(max(good))) if good else None
 
 
-def write_outputs(rows: dict) -> None:
+def write_outputs(rows: dict, planned=None) -> None:
     text = README.read_text(encoding="utf-8")
-    block = f"{START_MARKER}\n{summary(rows)}\n{END_MARKER}"
+    block = f"{START_MARKER}\n{summary(rows, planned)}\n{END_MARKER}"
     pattern = re.compile(re.escape(START_MARKER) + ".*?" + re.escape(END_MARKER), re.DOTALL)
     if pattern.search(text):
         README.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
@@ -324,11 +329,12 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(TESTS))
     sys.path.insert(0, str(REPO / "shim"))
     rows = read_rows()
+    planned = plan(pypi_releases("transformers"), pypi_releases("trl"))
     if args.summary_only:
-        write_outputs(rows)
-        print(summary(rows))
+        write_outputs(rows, planned)
+        print(summary(rows, planned))
         return 0
-    todo = plan(pypi_releases("transformers"), pypi_releases("trl"))
+    todo = planned
     if args.only:
         wanted = {tuple(r.split("==")) for r in args.only}
         todo = [t for t in todo if (t[0], str(t[1])) in wanted]
@@ -356,9 +362,9 @@ def main(argv=None) -> int:
 
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(one, todo))
-    write_outputs(rows)
+    write_outputs(rows, planned)
     print(f"sweep done in {time.monotonic() - started:.0f} s wall")
-    print(summary(rows))
+    print(summary(rows, planned))
     return 0 if all(fixed(r) for r in rows.values()) else 1
 
 
