@@ -28,6 +28,7 @@ import argparse
 import configparser
 import csv
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -293,10 +294,22 @@ def summary(rows: dict, planned=None) -> str:
     return "\n".join(lines)
 
 
-def newest_verified(rows, package):
-    good = [Version(r["release"]) for r in rows.values() if r["package"] == package and fixed(r)]
-    low, _ = RANGES[package]
-    return (str(low), str(max(good))) if good else None
+def newest_verified(rows, package, planned):
+    """(first, last) of the longest run of releases from the start of the range that are all fixed.
+
+    A release missing from the CSV (not run yet) or not fixed ends the run: the doctor's upstream watch must not
+    call a release verified that sits above a gap. Releases that can no longer be installed do not end it.
+    """
+    last = None
+    for name, version, _ in planned:
+        if name != package:
+            continue
+        row = rows.get((package, str(version)))
+        if row is not None and fixed(row):
+            last = version
+        elif not (row is not None and row.get("note", "").startswith("cannot be installed")):
+            break
+    return (str(RANGES[package][0]), str(last)) if last else None
 
 
 def write_outputs(rows: dict, planned=None) -> None:
@@ -305,11 +318,11 @@ def write_outputs(rows: dict, planned=None) -> None:
     pattern = re.compile(re.escape(START_MARKER) + ".*?" + re.escape(END_MARKER), re.DOTALL)
     if pattern.search(text):
         README.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
-    verified = {p: newest_verified(rows, p) for p in RANGES}
-    verified = {p: v for p, v in verified.items() if v}
+    verified = {p: newest_verified(rows, p, planned or ()) for p in RANGES}
     if verified:
         old = VERIFIED_PY.read_text(encoding="utf-8")
-        literal = "VERIFIED = {" + ", ".join(f'"{p}": ("{lo}", "{hi}")' for p, (lo, hi) in verified.items()) + "}"
+        spans = {p: f'("{v[0]}", "{v[1]}")' if v else "None" for p, v in verified.items()}
+        literal = "VERIFIED = {" + ", ".join(f'"{p}": {span}' for p, span in spans.items()) + "}"
         new = re.sub(r"^VERIFIED = .*$", literal, old, flags=re.MULTILINE)
         VERIFIED_PY.write_text(new, encoding="utf-8")
 
@@ -342,6 +355,9 @@ def main(argv=None) -> int:
     if not args.redo and not args.only:
         todo = [t for t in todo if rows.get((t[0], str(t[1])), {}).get("eosfix") != current or
                 not rows[(t[0], str(t[1]))].get("shim_fixed")]  # fmt: skip
+    # Alternate the packages, so a sweep stopped early has covered both.
+    by_package = [[t for t in todo if t[0] == name] for name in RANGES]
+    todo = [t for pair in itertools.zip_longest(*by_package) for t in pair if t is not None]
     print(f"{len(todo)} rows to run, {args.jobs} at a time", flush=True)
     exclude_newer = tox_exclude_newer()
     started = time.monotonic()

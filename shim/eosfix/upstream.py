@@ -56,12 +56,13 @@ def check() -> dict:
     line is not in its own source), and trl 0.20.0 removed it, so a newer trl without it needs no run.
     """
     report = {}
-    for distribution, (_, newest) in VERIFIED.items():
+    for distribution, span in VERIFIED.items():
+        newest = span[1] if span else None  # None: the sweep has verified no release of it yet
         try:
             installed = metadata.version(distribution)
         except metadata.PackageNotFoundError:
             continue
-        newer = _release(installed) > _release(newest)
+        newer = newest is None or _release(installed) > _release(newest)
         entry = {"installed": installed, "newest_verified": newest, "newer": newer}
         source = class_source(distribution)
         entry["has_collator"] = source is not None
@@ -80,7 +81,7 @@ def check() -> dict:
             )
         else:
             entry["note"] = (
-                f"newer than the sweep verified ({newest}); the collator still masks by value: "
+                f"newer than the sweep verified ({newest or 'no release yet'}); the collator still masks by value: "
                 "trust the live probe, and rerun tools/sweep.py"
             )
         report[distribution] = entry
