@@ -161,7 +161,8 @@ def judge(package, probe, vendor_status, vendor_out, vendored):
         problems.append(f"eosfix vendor exit {vendor_status}: {last_line(vendor_out)}")
     else:
         differ = sorted(n for n in shim if vendored["cases"].get(n, {}).get("labels") != shim[n]["labels"])
-        vendor_fixed = not differ and not vendored["eosfix_loaded"]
+        wrong = [n for n in checked if not labels_ok(vendored["cases"].get(n, {"labels": None}), checked[n])]
+        vendor_fixed = not differ and not wrong and not vendored["eosfix_loaded"]
         if differ:
             problems.append("vendored labels differ from the shim's on " + ", ".join(differ[:3]))
     return affected, shim_fixed, vendor_fixed, "; ".join(problems)
