@@ -63,6 +63,10 @@ TRL_SHAPES = (("0.7", "<0.13"), ("0.13", ""))  # the two trl patches of patches/
 # releases that break on numpy 2, and pyarrow 25.0.1, the newest that imports on numpy 1.x (datasets pulls it).
 TRL_EXTRA = ["rich==15.0.0"]
 FALLBACK = ["numpy<2", "pyarrow==25.0.1"]
+# trl 0.7.2-0.7.4 pair with transformers 4.34/4.35, whose tokenizers 0.14 caps huggingface_hub below 0.18; today's
+# accelerate (pulled in by trl) imports split_torch_state_dict_into_shards, which that hub lacks. The fallback
+# for that error is the accelerate of the time, with the numpy and pyarrow it ran on.
+OLD_HUB_FALLBACK = ["accelerate==0.24.1", *FALLBACK]
 IGNORE = -100
 _csv_lock = threading.Lock()
 
@@ -189,7 +193,8 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
     venv = Path(tempfile.mkdtemp(prefix=f"{package}-{version}-", dir=workdir))
     python = venv / "bin" / "python"
     try:
-        for extra in ([], FALLBACK):
+        attempts = [[], FALLBACK]
+        for extra in attempts:
             shutil.rmtree(venv, ignore_errors=True)
             made = run(["uv", "venv", "-q", "--python", "3.11", str(venv)], env)
             if made.returncode != 0:
@@ -202,6 +207,8 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
             probed = run([str(python), str(REPO / "tools" / "sweep_probe.py"), package, str(TESTS)], env)
             if probed.returncode != 0:
                 row["note"] = f"probe failed: {last_line(probed.stderr)}"
+                if "split_torch_state_dict_into_shards" in probed.stderr and not extra:
+                    attempts[1] = OLD_HUB_FALLBACK
                 continue
             row["note"] = ""
             if extra:
