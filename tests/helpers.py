@@ -17,6 +17,10 @@ from pathlib import Path
 # Every variable eosfix reads starts with this (eosfix.environment_variables); tox sets EOSFIX_REQUIRE_WHEEL.
 EOSFIX_PREFIX = "EOSFIX_"
 
+# Envs for Python versions other than 3.11 have numpy and no torch: collators there return numpy batches.
+HAS_TORCH = find_spec("torch") is not None
+TENSORS = "pt" if HAS_TORCH else "np"
+
 
 def clean_env(**extra):
     """``os.environ`` without any ``EOSFIX_*`` variable, plus ``extra``: the start of every subprocess scenario.

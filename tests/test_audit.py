@@ -15,6 +15,10 @@ from helpers import build_tokenizer, installed, run_python, tiny_model, version_
 import eosfix
 from eosfix._audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
 
+# Trainer, DataLoader and model code: torch throughout (tests/conftest.py skips it, with the reason, without torch).
+pytestmark = pytest.mark.requires_torch
+
+
 TEXTS = (
     "the cat sat on the mat </s>",
     "a dog ran </s>",

@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+# The demo trains a model: torch throughout (tests/conftest.py skips it, with the reason, without torch).
+pytestmark = pytest.mark.requires_torch
+
 # Small, yet the stock model has already learnt to name authors and the fixed
 # one to stop: fixed stops on every held-out quote from the first evaluation.
 QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-every", "40", "--no-progress"]

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import wrapt
-from helpers import build_tokenizer, run_python
+from helpers import HAS_TORCH, TENSORS, build_tokenizer, run_python
 
 import eosfix
 from eosfix import _patcher
@@ -22,9 +22,10 @@ sys.path.insert(0, {tests!r})
 
 def probe():
     from transformers import DataCollatorForLanguageModeling
-    from helpers import build_tokenizer
+    from helpers import TENSORS, build_tokenizer
     tok = build_tokenizer(pad="eos")
-    batch = DataCollatorForLanguageModeling(tok, mlm=False)([tok("the cat </s> yes </s>"), tok("a </s>")])
+    collator = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors=TENSORS)
+    batch = collator([tok("the cat </s> yes </s>"), tok("a </s>")])
     return int((batch["labels"] == tok.eos_token_id).sum())
 
 def state():
@@ -208,38 +209,47 @@ def test_subclass_calling_super_gets_the_fix_without_being_wrapped(unpatched):
         def torch_call(self, examples):
             return super().torch_call(examples)
 
+        def numpy_call(self, examples):
+            return super().numpy_call(examples)
+
     tok = build_tokenizer(pad="eos")
     eosfix.apply()
-    batch = Sub(tok, mlm=False)([tok("the cat </s>"), tok("a </s>")])
+    batch = Sub(tok, mlm=False, return_tensors=TENSORS)([tok("the cat </s>"), tok("a </s>")])
     assert int((batch["labels"] == tok.eos_token_id).sum()) == 2
     assert not isinstance(vars(Sub)["torch_call"], wrapt.FunctionWrapper)
+    assert not isinstance(vars(Sub)["numpy_call"], wrapt.FunctionWrapper)
 
 
 def test_revert_under_a_foreign_wrapper_switches_ours_off(unpatched, caplog):
     cls = _collator_class()
     tok = build_tokenizer(pad="eos")
+    method = "torch_call" if HAS_TORCH else "numpy_call"  # the one the collator calls here
     eosfix.apply()
-    ours = vars(cls)["torch_call"]
+    ours = vars(cls)[method]
     calls = []
 
     def foreign(wrapped, instance, args, kwargs):
         calls.append(1)
         return wrapped(*args, **kwargs)
 
-    cls.torch_call = wrapt.FunctionWrapper(ours, foreign)
+    setattr(cls, method, wrapt.FunctionWrapper(ours, foreign))
     try:
         with caplog.at_level(logging.WARNING, logger="eosfix"):
             eosfix.revert()
         assert "switched its wrapper off" in caplog.text
-        assert vars(cls)["torch_call"].__wrapped__ is ours  # the foreign wrapper stays
+        assert vars(cls)[method].__wrapped__ is ours  # the foreign wrapper stays
         assert not eosfix.is_applied()
-        eos = lambda: int((cls(tok, mlm=False)([tok("a </s>"), tok("the cat </s>")])["labels"] == 2).sum())  # noqa: E731
+
+        def eos():
+            batch = cls(tok, mlm=False, return_tensors=TENSORS)([tok("a </s>"), tok("the cat </s>")])
+            return int((batch["labels"] == 2).sum())
+
         assert eos() == 0 and calls
         eosfix.apply()  # switches ours back on rather than wrapping again
         assert eosfix.is_applied() and eos() == 2
-        assert vars(cls)["torch_call"].__wrapped__ is ours
+        assert vars(cls)[method].__wrapped__ is ours
     finally:
-        cls.torch_call = ours
+        setattr(cls, method, ours)
         eosfix.revert()
 
 
@@ -254,7 +264,7 @@ def test_library_errors_pass_through_unchanged(as_lists, unpatched):
 
     def error():
         with pytest.raises(Exception) as info:
-            DataCollatorForLanguageModeling(tok, mlm=False)(examples)
+            DataCollatorForLanguageModeling(tok, mlm=False, return_tensors=TENSORS)(examples)
         return type(info.value), str(info.value)
 
     stock = error()
@@ -269,9 +279,9 @@ def test_equal_length_examples_without_pad_token_still_work(unpatched):
 
     tok = build_tokenizer(pad=None)
     examples = [tok("the cat </s>")["input_ids"], tok("a dog </s>")["input_ids"]]
-    stock = DataCollatorForLanguageModeling(tok, mlm=False)(examples)["labels"].tolist()
+    stock = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors=TENSORS)(examples)["labels"].tolist()
     with eosfix.patched():
-        fixed = DataCollatorForLanguageModeling(tok, mlm=False)(examples)["labels"].tolist()
+        fixed = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors=TENSORS)(examples)["labels"].tolist()
     assert stock == fixed == [list(e) for e in examples]
 
 

@@ -111,6 +111,7 @@ def run(args, env, timeout=300):
     return proc
 
 
+@pytest.mark.requires_torch
 @pytest.mark.parametrize("context", ["spawn", "forkserver"])
 @pytest.mark.parametrize("where", ["top", "main"])
 def test_dataloader_workers_are_patched(tmp_path, context, where):
@@ -121,6 +122,7 @@ def test_dataloader_workers_are_patched(tmp_path, context, where):
     assert result["seen"] == 5 and result["labelled"] == 5
 
 
+@pytest.mark.requires_torch
 def test_workers_without_the_switch_stay_unpatched(tmp_path):
     """The negative case: patched parent, switch off, no import in the child."""
     script = tmp_path / "train.py"
@@ -152,6 +154,7 @@ def test_switch_off_costs_no_import():
     assert json.loads(proc.stdout) == []
 
 
+@pytest.mark.requires_torch
 @pytest.mark.parametrize("switch", ["1", None])
 def test_torchrun_ranks(tmp_path, switch):
     script = tmp_path / "rank.py"
@@ -179,6 +182,7 @@ def test_torchrun_ranks(tmp_path, switch):
     assert ranks[0]["total"] == ranks[1]["total"]  # the ranks really talked over gloo
 
 
+@pytest.mark.requires_torch
 @pytest.mark.skipif(installed("accelerate") is None, reason="accelerate is not installed in this env")
 def test_accelerate_launch_ranks(tmp_path):
     script = tmp_path / "rank.py"

@@ -9,6 +9,8 @@ from helpers import build_tokenizer, installed, tiny_model, version_in
 
 import eosfix
 
+# trl depends on torch (through accelerate): skipped, with that reason, in the numpy-only envs.
+pytestmark = pytest.mark.requires_torch
 needs_trl = pytest.mark.skipif(installed("trl") is None, reason="trl is not installed in this env")
 
 

@@ -263,7 +263,9 @@ def test_stock_transformers_drops_eos_labels_when_pad_is_eos(runs):
 def test_patched_transformers_keeps_eos_labels(runs):
     cases = lm_cases(runs["patched_transformers"], "pad_eos")
     kinds = {name.rsplit("-", 1)[0] for name in cases}
-    assert {"pt-dict-right", "pt-dict-left", "pt-list-right", "pt-list-left", "np-dict-left", "np-list-left"} <= kinds
+    assert {"np-dict-right", "np-dict-left", "np-list-right", "np-list-left"} <= kinds
+    if find_spec("torch") is not None:  # the numpy-only envs (Python 3.9/3.10/3.12/3.13) have no torch
+        assert {"pt-dict-right", "pt-dict-left", "pt-list-right", "pt-list-left"} <= kinds
     if find_spec("tensorflow") is not None:  # tf_call exists on transformers 4.x only
         assert {"tf-dict-left", "tf-list-left"} <= kinds
     for name, case in cases.items():

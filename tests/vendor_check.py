@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import warnings
+from importlib.util import find_spec
 
 from helpers import build_tokenizer
 
@@ -110,7 +111,8 @@ def main():
 
     report = {"transformers": transformers.__file__, "cases": {}}
     if args.lm:
-        report["cases"].update(lm_cases("pt"))
+        if find_spec("torch") is not None:  # the numpy-only envs (Python 3.9/3.10/3.12/3.13) have no torch
+            report["cases"].update(lm_cases("pt"))
         report["cases"].update(lm_cases("np"))
     if args.tf:
         report["cases"].update(lm_cases("tf"))

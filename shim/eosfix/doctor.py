@@ -89,14 +89,19 @@ PROBE_CASES = (
 
 def probe():
     """EOS label counts per case, stock and with eosfix; the patch state is restored."""
+    from importlib.util import find_spec
+
     import eosfix
 
+    cases = PROBE_CASES
+    if find_spec("torch") is None:  # transformers' collator returns numpy batches without torch
+        cases = tuple((name, side, as_lists, "np") for name, side, as_lists, _ in PROBE_CASES)
     results = {}
     with eosfix.unpatched():
-        stock = {name: _probe_once(*case) for name, *case in PROBE_CASES}
+        stock = {name: _probe_once(*case) for name, *case in cases}
         with eosfix.patched():
-            fixed = {name: _probe_once(*case) for name, *case in PROBE_CASES}
-    for name, *_ in PROBE_CASES:
+            fixed = {name: _probe_once(*case) for name, *case in cases}
+    for name, *_ in cases:
         results[name] = {"eos": stock[name][0], "stock_labelled": stock[name][1], "fixed_labelled": fixed[name][1]}
     return results
 
@@ -123,6 +128,9 @@ def diagnose(debug=False):
         "reason": "",
     }
     report["trl_note"] = trl_note(report["trl"]) if report["trl"] else None
+    from eosfix import upstream
+
+    report["upstream"] = upstream.check()
     if report["transformers"] is None:
         report["reason"] = "transformers is not installed, so there is nothing to check or patch."
         return report
@@ -188,6 +196,9 @@ def render(report):
         lines.append(f"  {name:<13}{report[name] or 'not installed'}")
     if report["trl_note"]:
         lines.append(f"  trl note:    {report['trl_note']}")
+    for name, entry in (report.get("upstream") or {}).items():
+        if entry["needs_sweep"]:
+            lines.append(f"  upstream:    {name} {entry['installed']}: {entry['note']}")
     lines.append("")
     if report["probe"] is not None:
         lines.append(f"  affected (stock collator drops EOS labels with pad = eos): {_yes_no(report['affected'])}")
