@@ -299,6 +299,12 @@ def summary(rows: dict, planned=None) -> str:
         lines.append(line + ".")
     seconds = sum(int(r["seconds"] or 0) for r in rows.values())
     lines.append(f"- {len(rows)} envs, {seconds / 60:.0f} env-minutes in all (2 at a time on 2 cores).")
+    stale = [r for r in rows.values() if r.get("eosfix") != fingerprint()]
+    if stale:
+        lines.append(
+            f"- {len(stale)} of these rows were made with an earlier eosfix (its label rule, targets or patches "
+            "changed since, column `eosfix` in `docs/sweep.csv`): `python tools/sweep.py` redoes them."
+        )
     return "\n".join(lines)
 
 
