@@ -70,9 +70,9 @@ def check(source: str, model: bool) -> tuple[str, str]:
     kind, location = resolve(source)
     if kind == "gguf":
         require("gguf")
-    if model:
-        # transformers refuses GGUF weights without accelerate, and loads hub/folder models with it as well.
-        require("accelerate")
+        if model:
+            # transformers refuses GGUF weights without it: "accelerate is required when loading a GGUF file".
+            require("accelerate")
     return kind, location
 
 
