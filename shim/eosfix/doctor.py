@@ -220,7 +220,29 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="eosfix doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--debug", action="store_true", help="let errors through with their traceback")
+    parser.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="also probe your own tokenizer and chat template: a GGUF file, a tokenizer folder, 'smollm2' or a hub id",
+    )
     args = parser.parse_args(argv)
     report = diagnose(debug=args.debug or debug_requested(sys.argv))
+    if args.tokenizer:
+        from eosfix import chatprobe, realmodel
+
+        try:
+            report["tokenizer"] = chatprobe.tokenizer_report(args.tokenizer)
+        except realmodel.RealModelError as error:
+            print(f"eosfix doctor: {error}", file=sys.stderr)
+            return 2
+        report["ok"] = report["ok"] and report["tokenizer"]["fixed"]
+        if not report["tokenizer"]["fixed"]:
+            report["reason"] = (
+                "with your tokenizer, eosfix did not give every assistant turn's closing token its label"
+            )
+        text = render(report).splitlines()
+        text[-1:-1] = [*chatprobe.render_lines(report["tokenizer"]), ""]
+        print(json.dumps(report) if args.json else "\n".join(text))
+        return 0 if report["ok"] else 1
     print(json.dumps(report) if args.json else render(report))
     return 0 if report["ok"] else 1
