@@ -109,23 +109,20 @@ def _collators(tokenizer, formats):
 def probe_tokenizer(tokenizer) -> dict:
     """Assistant-turn closing tokens that keep their label, per collator, stock and with eosfix."""
     import eosfix
-    from eosfix import _api
 
     if not getattr(tokenizer, "chat_template", None):
         return {"chat_template": False, "collators": {}, "reason": "the tokenizer has no chat template"}
     formats = turn_format(tokenizer)
     examples, closes = _examples(tokenizer, formats["closing_token_id"])
     collators = {}
-    was_wanted = _api._wanted
-    try:
+    with eosfix.unpatched():
         for name, make, skipped in _collators(tokenizer, formats):
             if make is None:
                 collators[name] = {"skipped": skipped}
                 continue
-            eosfix.revert()
             stock = _count(make(), tokenizer, examples, closes, formats["closing_token_id"])
-            eosfix.apply()
-            fixed = _count(make(), tokenizer, examples, closes, formats["closing_token_id"])
+            with eosfix.patched():
+                fixed = _count(make(), tokenizer, examples, closes, formats["closing_token_id"])
             collators[name] = {
                 "assistant_turns": stock["closing"],
                 "stock_labelled": stock["labelled"],
@@ -134,8 +131,6 @@ def probe_tokenizer(tokenizer) -> dict:
                 "real_eos_stock_labelled": stock["eos_labelled"],
                 "real_eos_fixed_labelled": fixed["eos_labelled"],
             }
-    finally:
-        eosfix.apply() if was_wanted else eosfix.revert()
     return {"chat_template": True, **formats, "collators": collators}
 
 

@@ -83,7 +83,7 @@ def train_once(name, model, tokenizer, examples, test, args, progress):
     import torch
     from transformers import DataCollatorForLanguageModeling
 
-    from eosfix._audit import audit
+    from eosfix import audit
 
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
     coverage = audit(collator, examples=examples[: 4 * args.batch_size], batches=4).coverage
@@ -136,7 +136,7 @@ def run(args, progress):
     import transformers.data.data_collator  # noqa: F401  (a pending eosfix.apply() lands here)
 
     import eosfix
-    from eosfix._log import disabled_by_env
+    from eosfix.environment_variables import disabled_by_env
 
     if disabled_by_env():
         raise DemoError("EOSFIX_DISABLE is set, so eosfix stays off and both runs would be stock")
@@ -163,10 +163,9 @@ def run(args, progress):
         for words, author in train
     ]
 
-    was_applied = eosfix.is_applied()
     results, curves = {}, {}
-    try:
-        eosfix.revert()
+    # unpatched() puts back exactly what the program had asked for (applied, pending or off) on the way out.
+    with eosfix.unpatched():
         torch.manual_seed(args.seed)
         results["stock"], curves["stock"] = train_once("stock", model, tokenizer, examples, test, args, progress)
         model.load_state_dict(initial)
@@ -175,9 +174,6 @@ def run(args, progress):
                 raise DemoError("eosfix could not be applied here (is EOSFIX_DISABLE set?); see `eosfix doctor`")
             torch.manual_seed(args.seed)
             results["fixed"], curves["fixed"] = train_once("fixed", model, tokenizer, examples, test, args, progress)
-    finally:
-        if was_applied:
-            eosfix.apply()
     return results, curves, facts
 
 
