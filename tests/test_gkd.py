@@ -92,6 +92,9 @@ def gkd_trainer(tok, tmp_path):
         report_to=[],
         max_steps=1,
         use_cpu=True,
+        # The chats go to GKD's own ChatML collator as they are; trl < 0.13 would otherwise let SFTTrainer look
+        # for a "text" column (later releases set this themselves).
+        dataset_kwargs={"skip_prepare_dataset": True},
     )
     tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
     trainer = GKDTrainer(
