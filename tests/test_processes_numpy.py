@@ -14,6 +14,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from helpers import HAS_TORCH, version_in
 
 TESTS = str(Path(__file__).parent)
 PTH = Path(sysconfig.get_paths()["purelib"]) / "eosfix_autopatch.pth"
@@ -23,6 +24,13 @@ if not PTH.exists():
         raise RuntimeError(f"EOSFIX_REQUIRE_WHEEL is set but {PTH} is missing: eosfix is not installed from its wheel")
     pytest.skip(
         "eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)", allow_module_level=True
+    )
+
+if HAS_TORCH and not version_in("transformers", ">=5.23"):
+    pytest.skip(
+        "torch envs run the same start-up paths with DataLoader workers (test_processes.py); this file runs in the "
+        "numpy-only envs and in the newest transformers",
+        allow_module_level=True,
     )
 
 POOL = f"""
