@@ -514,9 +514,12 @@ def test_ctrl_c_during_demo_is_one_line(tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Long enough to be importing torch or training; any moment must end the same way.
-    time.sleep(8)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        time.sleep(8)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never leave a 100000-step training behind a failed assertion
     assert proc.returncode == 130 and err.strip() == "eosfix demo: interrupted", err
     assert "Traceback" not in err
 
