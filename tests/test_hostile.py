@@ -92,6 +92,7 @@ def order(loader):
 
 
 @pytest.mark.parametrize("make_loader", [stream_loader, hf_stream_loader], ids=["torch-iterable", "hf-streaming"])
+@pytest.mark.requires_torch
 def test_audit_on_a_loader_without_length(make_loader, unpatched):
     tok = build_tokenizer()
     stock, fixed = audit_stock_then_fixed(lambda: make_loader(tok), batches=2)
@@ -99,6 +100,7 @@ def test_audit_on_a_loader_without_length(make_loader, unpatched):
     assert stock.batches == 2 and stock.collator == "DataCollatorForLanguageModeling"
 
 
+@pytest.mark.requires_torch
 def test_audit_reads_at_most_the_batches_asked_from_an_infinite_stream(unpatched):
     tok = build_tokenizer()
     loader = stream_loader(tok, repeat=None)
@@ -107,6 +109,7 @@ def test_audit_reads_at_most_the_batches_asked_from_an_infinite_stream(unpatched
     assert report.order_kept is None and "data order" in str(report)
 
 
+@pytest.mark.requires_torch
 def test_audit_with_an_infinite_sampler(unpatched):
     # A BatchSampler over a sampler without __len__ has __len__, and it raises TypeError.
     import torch
@@ -125,6 +128,7 @@ def test_audit_with_an_infinite_sampler(unpatched):
     assert report.batches == 4 and report.status == EOSAudit.LOST
 
 
+@pytest.mark.requires_torch
 def test_audit_without_automatic_batching_on_a_stream(unpatched):
     import torch
 
@@ -136,6 +140,7 @@ def test_audit_without_automatic_batching_on_a_stream(unpatched):
     assert audit(loader, batches=2, tokenizer=tok).batches == 2
 
 
+@pytest.mark.requires_torch
 def test_audit_keeps_the_order_of_a_stream_shuffled_from_the_global_rng(unpatched):
     import torch
 
@@ -148,6 +153,7 @@ def test_audit_keeps_the_order_of_a_stream_shuffled_from_the_global_rng(unpatche
     assert order(loader) == expected
 
 
+@pytest.mark.requires_torch
 def test_audit_keeps_the_order_of_a_shuffled_hf_stream(unpatched):
     tok = build_tokenizer()
     loader = hf_stream_loader(tok, shuffle=True)
@@ -158,6 +164,7 @@ def test_audit_keeps_the_order_of_a_shuffled_hf_stream(unpatched):
     assert report.order_kept is True and "data order" not in str(report)
 
 
+@pytest.mark.requires_torch
 def test_a_dataset_that_is_its_own_iterator_is_not_read(unpatched):
     import torch
 
@@ -181,6 +188,7 @@ def test_a_dataset_that_is_its_own_iterator_is_not_read(unpatched):
     assert len(list(loader)) == 3  # training still gets every example
 
 
+@pytest.mark.requires_torch
 def test_audit_of_a_collator_with_examples_without_length(unpatched):
     tok = build_tokenizer()
     examples = (tok(text) for text in itertools.cycle(TEXTS))  # infinite generator
@@ -212,6 +220,7 @@ def make_stream_trainer(tmp_path, tok, dataset, callbacks=()):
 
 
 @pytest.mark.parametrize("kind", ["torch-iterable", "hf-streaming"])
+@pytest.mark.requires_torch
 def test_audit_of_a_trainer_on_a_stream(kind, tmp_path, unpatched):
     tok = build_tokenizer()
 
@@ -224,6 +233,7 @@ def test_audit_of_a_trainer_on_a_stream(kind, tmp_path, unpatched):
 
 
 @pytest.mark.parametrize("kind", ["torch-iterable", "hf-streaming"])
+@pytest.mark.requires_torch
 def test_strict_callback_trains_on_a_stream_with_eosfix(kind, tmp_path, unpatched):
     from eosfix.callback import EOSLabelCallback
 
@@ -243,6 +253,7 @@ def test_strict_callback_trains_on_a_stream_with_eosfix(kind, tmp_path, unpatche
 # --- an honest `ok`: nothing to judge ---------------------------------------------------------------------
 
 
+@pytest.mark.requires_torch
 def test_no_batch_is_nothing_to_judge(unpatched):
     import torch
 
@@ -257,6 +268,7 @@ def test_no_batch_is_nothing_to_judge(unpatched):
         assert str(report).startswith("EOS label audit: NOT OK, nothing to judge")
 
 
+@pytest.mark.requires_torch
 def test_no_eos_is_nothing_to_judge(unpatched):
     tok = build_tokenizer()
     with eosfix.patched():
@@ -265,6 +277,7 @@ def test_no_eos_is_nothing_to_judge(unpatched):
     assert "eos_token" in report.advice
 
 
+@pytest.mark.requires_torch
 def test_batches_without_labels_are_nothing_to_judge(unpatched):
     from transformers import DataCollatorWithPadding
 
@@ -288,6 +301,7 @@ def test_eos_only_inside_masked_spans_is_nothing_to_judge():
     assert report.eos_in_masked_spans == 1 and report.status == EOSAudit.NOTHING_TO_JUDGE and not report.ok
 
 
+@pytest.mark.requires_torch
 def test_strict_callback_does_not_stop_training_on_nothing_to_judge(tmp_path, unpatched, caplog):
     from datasets import Dataset
 
@@ -302,6 +316,7 @@ def test_strict_callback_does_not_stop_training_on_nothing_to_judge(tmp_path, un
     assert any("nothing to judge" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.requires_torch
 def test_strict_callback_does_not_stop_training_when_the_audit_cannot_run(tmp_path, unpatched, caplog):
     # A collator without a tokenizer, and a Trainer without one: the audit cannot name the EOS id.
     from datasets import Dataset
@@ -321,6 +336,7 @@ def test_strict_callback_does_not_stop_training_when_the_audit_cannot_run(tmp_pa
 # --- bound patched methods copy and pickle like stock ones ----------------------------------------------
 
 
+@pytest.mark.requires_torch
 def test_bound_patched_methods_pickle_and_copy_like_stock_ones(unpatched):
     tok = build_tokenizer()
     collator = lm_collator(tok)
@@ -369,6 +385,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.requires_torch
 def test_spawn_worker_with_a_bound_patched_method_as_collate_fn(tmp_path):
     script = tmp_path / "spawn_worker.py"
     script.write_text(SPAWN_WORKER)
@@ -500,6 +517,7 @@ def test_demo_plot_without_suffix_prints_the_file_it_writes(tmp_path):
     assert f"plot written to {tmp_path / 'out.png'}" in proc.stdout
 
 
+@pytest.mark.requires_torch
 def test_ctrl_c_during_demo_is_one_line(tmp_path):
     full_env = clean_env()
     proc = subprocess.Popen(

