@@ -81,24 +81,10 @@ def chat_text(tokenizer, words, author, authors, with_answer=True):
 
 
 def greedy(model, tokenizer, prompts, max_new_tokens):
-    import torch
+    # The prompts come from the chat template, which already holds the special tokens.
+    from eosfix.realdemo import greedy as batched_greedy
 
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    groups = {}
-    for index, ids in enumerate(encoded):
-        groups.setdefault(len(ids), []).append(index)
-    outputs = [None] * len(prompts)
-    model.eval()
-    with torch.no_grad():
-        for width, indices in groups.items():
-            ids = torch.tensor([encoded[i] for i in indices])
-            for _ in range(max_new_tokens):
-                logits = model(input_ids=ids).logits[:, -1]
-                ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=1)
-            for row, i in zip(ids.tolist(), indices):
-                outputs[i] = row[width:]
-    model.train()
-    return outputs
+    return batched_greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=False)
 
 
 def score(model, tokenizer, prompts, answers):

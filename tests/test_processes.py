@@ -7,24 +7,15 @@ CI cannot pass without running them.
 """
 
 import json
-import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
-from helpers import clean_env, installed
+from helpers import clean_env, installed, require_wheel
 
 TESTS = str(Path(__file__).parent)
-PTH = Path(sysconfig.get_paths()["purelib"]) / "eosfix_autopatch.pth"
-
-if not PTH.exists():
-    if os.environ.get("EOSFIX_REQUIRE_WHEEL"):
-        raise RuntimeError(f"EOSFIX_REQUIRE_WHEEL is set but {PTH} is missing: eosfix is not installed from its wheel")
-    pytest.skip(
-        "eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)", allow_module_level=True
-    )
+require_wheel()
 
 # The collated batches: two EOS per pad = eos batch of two examples, one of them mid-sequence.
 COMMON = f"""

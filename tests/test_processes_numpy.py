@@ -7,24 +7,15 @@ and the ``.pth`` hook, and the negative case) with a ``multiprocessing`` pool, a
 """
 
 import json
-import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
-from helpers import HAS_TORCH, version_in
+from helpers import HAS_TORCH, clean_env, require_wheel, version_in
 
 TESTS = str(Path(__file__).parent)
-PTH = Path(sysconfig.get_paths()["purelib"]) / "eosfix_autopatch.pth"
-
-if not PTH.exists():
-    if os.environ.get("EOSFIX_REQUIRE_WHEEL"):
-        raise RuntimeError(f"EOSFIX_REQUIRE_WHEEL is set but {PTH} is missing: eosfix is not installed from its wheel")
-    pytest.skip(
-        "eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)", allow_module_level=True
-    )
+require_wheel()
 
 if HAS_TORCH and not version_in("transformers", ">=5.23"):
     pytest.skip(
@@ -79,7 +70,7 @@ if __name__ == "__main__":
 def run_pool(tmp_path, context, where):
     script = tmp_path / "train.py"
     script.write_text(POOL)
-    env = {k: v for k, v in os.environ.items() if k not in ("EOSFIX_AUTOPATCH", "EOSFIX_DISABLE")}
+    env = clean_env()
     proc = subprocess.run(
         [sys.executable, str(script), context, where], capture_output=True, text=True, env=env, timeout=300
     )

@@ -172,16 +172,35 @@ def score(model, tokenizer, test):
 
 def train_once(name, tokenizer, train_texts, test, args, progress):
     """Train one tiny Llama; return its record (rates, audit, loss, seconds, samples) and its loss curve."""
+    examples = [tokenizer(text) for text in train_texts]
+    model = tiny_llama(tokenizer, args.seed)
+    return fit(
+        name,
+        model,
+        tokenizer,
+        examples,
+        test,
+        args,
+        progress,
+        score,
+        lambda tokens: _shown(tokens, tokenizer.eos_token),
+    )
+
+
+def fit(name, model, tokenizer, examples, test, args, progress, score, shown):
+    """Train ``model`` through transformers' collator, scoring with ``score``; return its record and loss curve.
+
+    The training loop of ``eosfix demo`` and ``eosfix demo --model``: the same batch order for both runs
+    (``args.seed``), a linear learning-rate decay, an evaluation every ``args.eval_every`` steps. ``score``
+    returns ``(stop rate, exact rate, author rate, generations)``; ``shown`` turns a generation into text.
+    """
     import torch
     from transformers import DataCollatorForLanguageModeling
 
-    from eosfix._audit import audit
+    from eosfix import audit
 
-    examples = [tokenizer(text) for text in train_texts]
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
     coverage = audit(collator, examples=examples[: 4 * args.batch_size], batches=4).coverage
-
-    model = tiny_llama(tokenizer, args.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / args.steps)
     order = torch.Generator().manual_seed(args.seed)  # the same batch order for both runs
@@ -222,7 +241,7 @@ def train_once(name, tokenizer, train_texts, test, args, progress):
         "seconds": round(seconds, 1),
         "history": [{"step": s, "stop_rate": r, "exact_rate": e} for s, r, e in history],
         "samples": [
-            {"prompt": prompt_text(words), "generated": _shown(tokens, tokenizer.eos_token)}
+            {"prompt": prompt_text(words), "generated": shown(tokens)}
             for (words, _), tokens in zip(test[: args.samples], generations)
         ],
     }

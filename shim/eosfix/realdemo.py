@@ -13,7 +13,7 @@ import copy
 import time
 
 from eosfix import realmodel
-from eosfix.demo import AUTHORS, EXTRA_TOKENS, DemoError, build_data, prompt_text
+from eosfix.demo import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, prompt_text
 
 # A few full fine-tuning steps are enough on a pretrained model; each step costs about 1-3 s on 2 cores.
 DEFAULTS = {"steps": 30, "batch_size": 8, "lr": 2e-4, "train_size": 240, "test_size": 40}
@@ -35,11 +35,11 @@ def _answer_ids(tokenizer, author):
     return tokenizer(" " + " ".join(AUTHORS[author]), add_special_tokens=False)["input_ids"]
 
 
-def greedy(model, tokenizer, prompts, max_new_tokens):
+def greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=True):
     """Greedy continuations (id lists); prompts of one token length run as one batch, so nothing is padded."""
     import torch
 
-    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     by_length = {}
     for index, ids in enumerate(encoded):
         by_length.setdefault(len(ids), []).append(index)
@@ -80,54 +80,7 @@ def _shown(tokenizer, ids):
 
 
 def train_once(name, model, tokenizer, examples, test, args, progress):
-    import torch
-    from transformers import DataCollatorForLanguageModeling
-
-    from eosfix import audit
-
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
-    coverage = audit(collator, examples=examples[: 4 * args.batch_size], batches=4).coverage
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / args.steps)
-    order = torch.Generator().manual_seed(args.seed)
-    permutation, cursor = torch.randperm(len(examples), generator=order), 0
-    losses, history = [], []
-    start = time.perf_counter()
-    bar = progress(total=args.steps, desc=f"{name:>5}")
-    for step in range(1, args.steps + 1):
-        if cursor + args.batch_size > len(examples):
-            permutation, cursor = torch.randperm(len(examples), generator=order), 0
-        batch = collator([examples[i] for i in permutation[cursor : cursor + args.batch_size].tolist()])
-        cursor += args.batch_size
-        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-        bar.update(1)
-        if step % args.eval_every == 0 and step < args.steps:
-            stop_rate, exact_rate, _, _ = score(model, tokenizer, test)
-            history.append((step, stop_rate, exact_rate))
-            bar.set_postfix(loss=f"{loss.item():.3f}", stop=f"{stop_rate:.2f}")
-    bar.close()
-    stop_rate, exact_rate, author_rate, generations = score(model, tokenizer, test)
-    history.append((args.steps, stop_rate, exact_rate))
-    tail = losses[-max(1, args.steps // 10) :]
-    record = {
-        "stop_rate": stop_rate,
-        "exact_rate": exact_rate,
-        "author_rate": author_rate,
-        "eos_label_coverage": coverage,
-        "final_loss": round(sum(tail) / len(tail), 4),
-        "seconds": round(time.perf_counter() - start, 1),
-        "history": [{"step": s, "stop_rate": r, "exact_rate": e} for s, r, e in history],
-        "samples": [
-            {"prompt": prompt_text(words), "generated": _shown(tokenizer, ids)}
-            for (words, _), ids in zip(test[: args.samples], generations)
-        ],
-    }
-    return record, losses
+    return fit(name, model, tokenizer, examples, test, args, progress, score, lambda ids: _shown(tokenizer, ids))
 
 
 def run(args, progress):
