@@ -59,14 +59,16 @@ TRANSFORMERS_SHAPES = (("A", "<4.37"), ("B", "<4.50"), ("C", "<4.53"), ("D", "<4
                        ("F", "<5.19"), ("G", ""))  # fmt: skip
 TRL_SHAPES = (("0.7", "<0.13"), ("0.13", ""))  # the two trl patches of patches/manifest.json
 # Extra pins (docs/versions.md). trl 0.9.x imports rich without declaring it; installing it for every trl row
-# costs nothing and keeps one recipe. The fallback is tried when the first install or probe fails: numpy<2 for
-# releases that break on numpy 2, and pyarrow 25.0.1, the newest that imports on numpy 1.x (datasets pulls it).
+# costs nothing and keeps one recipe. The fallbacks are tried in turn when the first install or probe fails:
+# numpy<2 for releases that break on numpy 2, and pyarrow 25.0.1, the newest that imports on numpy 1.x.
 TRL_EXTRA = ["rich==15.0.0"]
 FALLBACK = ["numpy<2", "pyarrow==25.0.1"]
 # trl 0.7.2-0.7.4 pair with transformers 4.34/4.35, whose tokenizers 0.14 caps huggingface_hub below 0.18; today's
-# accelerate (pulled in by trl) imports split_torch_state_dict_into_shards, which that hub lacks. The fallback
-# for that error is the accelerate of the time, with the numpy and pyarrow it ran on.
-OLD_HUB_FALLBACK = ["accelerate==0.24.1", *FALLBACK]
+# accelerate (pulled in by trl) imports split_torch_state_dict_into_shards, which that hub lacks, and the datasets
+# that fits that hub (2.14) uses pyarrow.PyExtensionType, gone in pyarrow 21. The last fallback is the
+# accelerate of the time and pyarrow 20.0.0, the newest with PyExtensionType, on numpy 1.x, plus the peft of
+# the time: trl 0.7.3 and 0.7.4 annotate SFTTrainer with PeftConfig and raise NameError on import without peft.
+OLD_HUB_FALLBACK = ["accelerate==0.24.1", "peft==0.6.2", "numpy<2", "pyarrow==20.0.0"]
 IGNORE = -100
 _csv_lock = threading.Lock()
 
@@ -80,10 +82,16 @@ def tox_exclude_newer() -> str:
 
 
 def fingerprint() -> str:
-    """Hash of what decides the results: the label rule, the patch targets and the vendor patches."""
+    """Hash of what decides the results: the label rule, the patch targets and the vendor patches.
+
+    Files are found by name anywhere in the package and hashed with their names only, so moving them within
+    the package (or editing the manifest's prose) leaves the rows current; changing their code does not.
+    """
     digest = hashlib.sha256()
     shim = REPO / "shim" / "eosfix"
-    for path in sorted([shim / "labels.py", *(shim / "targets").glob("*.py"), *(shim / "patches").iterdir()]):
+    targets = next(shim.rglob("targets/__init__.py")).parent
+    files = [next(shim.rglob("labels.py")), *targets.glob("*.py"), *shim.rglob("*.patch")]
+    for path in sorted(files, key=lambda p: p.name):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:10]
 
@@ -189,12 +197,13 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
     if package == "transformers":
         requirements.append(f"transformers=={version}")
     else:
-        requirements += [f"trl=={version}", f"transformers=={paired}", *TRL_EXTRA]
+        # At most the transformers current when this trl came out; uv takes the newest that trl also accepts
+        # (trl 0.12.2 caps transformers below 4.47, released before it). The row names the one installed.
+        requirements += [f"trl=={version}", f"transformers<={paired}", *TRL_EXTRA]
     venv = Path(tempfile.mkdtemp(prefix=f"{package}-{version}-", dir=workdir))
     python = venv / "bin" / "python"
     try:
-        attempts = [[], FALLBACK]
-        for extra in attempts:
+        for extra in ([], FALLBACK, OLD_HUB_FALLBACK):
             shutil.rmtree(venv, ignore_errors=True)
             made = run(["uv", "venv", "-q", "--python", "3.11", str(venv)], env)
             if made.returncode != 0:
@@ -207,8 +216,6 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
             probed = run([str(python), str(REPO / "tools" / "sweep_probe.py"), package, str(TESTS)], env)
             if probed.returncode != 0:
                 row["note"] = f"probe failed: {last_line(probed.stderr)}"
-                if "split_torch_state_dict_into_shards" in probed.stderr and not extra:
-                    attempts[1] = OLD_HUB_FALLBACK
                 continue
             row["note"] = ""
             if extra:
@@ -219,6 +226,8 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
         if row["note"].startswith(("uv venv", "cannot", "probe")):
             return row | {"seconds": f"{time.monotonic() - start:.0f}"}
         probe = json.loads(probed.stdout.strip().splitlines()[-1])
+        if package == "trl":
+            row["with"] = probe["transformers"]
         # The installed copy, found without importing it (an import of transformers costs seconds).
         installed_copy = next(venv.glob(f"lib/python3.*/site-packages/{package}"))
         vendored_cmd = run([str(python), "-m", "eosfix", "vendor", str(installed_copy)], env)

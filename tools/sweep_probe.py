@@ -24,6 +24,7 @@ def main():
     kind, tests = sys.argv[1], sys.argv[2]
     sys.path.insert(0, tests)
     warnings.simplefilter("ignore")
+    import transformers
     import vendor_check
     from transformers.data.data_collator import DataCollatorForLanguageModeling
 
@@ -32,7 +33,7 @@ def main():
 
     eosfix.revert()
     owner = vars(DataCollatorForLanguageModeling)
-    report = {"doctor": doctor.diagnose(), "upstream": upstream.check()}
+    report = {"doctor": doctor.diagnose(), "upstream": upstream.check(), "transformers": transformers.__version__}
     eosfix.revert()
     if kind == "transformers":
         report["shape"] = source_hash(owner["torch_call"], owner["numpy_call"])
