@@ -87,17 +87,17 @@ def greedy(model, tokenizer, prompts, max_new_tokens):
     return batched_greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=False)
 
 
-def score(model, tokenizer, prompts, answers):
-    """(stop_rate, exact_rate, one sample): a stop is an EOS after the answer, at most ANSWER_SLACK tokens late."""
+def score(model, tokenizer, prompts, answers, names):
+    """(stop_rate, exact_rate, one sample); a stop is judged as in the demo (``eosfix.realdemo.judge``)."""
+    from eosfix.realdemo import judge
+
     eos = tokenizer.eos_token_id
-    answer_ids = [tokenizer(a, add_special_tokens=False)["input_ids"] for a in answers]
-    generations = greedy(model, tokenizer, prompts, max(map(len, answer_ids)) + ANSWER_SLACK + 1)
-    stops = exact = 0
-    for ids, answer in zip(generations, answer_ids):
-        first = ids.index(eos) if eos in ids else -1
-        stops += len(answer) <= first <= len(answer) + ANSWER_SLACK
-        exact += ids[: len(answer) + 1] == [*answer, eos]
-    return stops / len(prompts), exact / len(prompts), tokenizer.decode(generations[0])
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    answer_ids, name_ids = [encode(a) for a in answers], [encode(n) for n in names]
+    generations = greedy(model, tokenizer, prompts, max(map(len, name_ids)) + ANSWER_SLACK + 1)
+    judged = [judge(ids, answer, name_ids, eos, ANSWER_SLACK) for ids, answer in zip(generations, answer_ids)]
+    stops, exact, _ = (sum(column) / len(prompts) for column in zip(*judged))
+    return stops, exact, tokenizer.decode(generations[0])
 
 
 def training_args(output_dir, args, seed, **extra):
@@ -186,7 +186,9 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
         coverage = eosfix.audit(trainer, batches=2).coverage
         trainer.train()
     train_seconds = time.perf_counter() - start
-    stop_rate, exact_rate, sample = score(trainer.model, tokenizer, prompts, answers)
+    # Every author's name written as this recipe writes an answer (after a space, or alone in a chat turn).
+    names = [answers[0].replace(" ".join(authors[test[0][1]]), " ".join(name)) for name in authors]
+    stop_rate, exact_rate, sample = score(trainer.model, tokenizer, prompts, answers, names)
     return {
         "recipe": recipe,
         "variant": variant,

@@ -109,3 +109,21 @@ def test_run_restores_the_patch_state(applied, unpatched):
         eosfix.apply()
     run(small_args())
     assert eosfix.is_applied() is applied
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ([5, 6, 9], (True, True, True)),  # the right name, then EOS at once
+        ([7, 9], (True, False, False)),  # another author's shorter name, then EOS: it stopped, but wrongly
+        ([5, 6, 1, 1, 9], (True, False, True)),  # two tokens late: still a stop
+        ([5, 6, 1, 1, 1, 1], (False, False, True)),  # the right name, and no EOS
+        ([5, 9, 1], (False, False, False)),  # EOS inside the name
+        ([5, 6, 1, 1, 1, 1, 9], (False, False, True)),  # EOS four tokens late
+    ],
+)
+def test_real_demo_judges_a_stop_by_the_name_the_model_said(ids, expected):
+    """Real tokenizers give names different lengths: a stop is an EOS after the name the model said."""
+    from eosfix.realdemo import judge
+
+    assert judge(ids, answer=[5, 6], names=[[5, 6], [7], [8, 8, 8]], eos=9, slack=3) == expected

@@ -299,7 +299,8 @@ def run(args):
     return results, curves
 
 
-def render(results, settings):
+def render(results, settings, eos="</s>"):
+    """The demo's report; ``eos`` is how the model's EOS token reads in the explanation lines."""
     stock, fixed = results["stock"], results["fixed"]
 
     def row(label, key, fmt):
@@ -321,8 +322,8 @@ def render(results, settings):
         row("exact-answer rate", "exact_rate", rate),
         row("seconds (train + evaluate)", "seconds", lambda v: f"{v:.1f}"),
         "",
-        f"  stop rate: </s> follows the author's name, at most {EXTRA_TOKENS} tokens late;",
-        "  exact answer: the right author, then </s> at once.",
+        f"  stop rate: {eos} follows the author's name, at most {EXTRA_TOKENS} tokens late;",
+        f"  exact answer: the right author, then {eos} at once.",
         "",
         "  sample generations on held-out quotes:",
     ]
@@ -496,7 +497,7 @@ def main(argv=None):
         "torch": metadata.version("torch"),
         **{key: getattr(args, key) for key in ("steps", "batch_size", "train_size", "test_size", "seed", "lr")},
     }
-    report = render(results, settings)
+    report = render(results, settings, eos=results["model"]["eos_token"] if args.model else "</s>")
     if args.model:
         report = realdemo.retitle(report, results["model"])
     print(report)

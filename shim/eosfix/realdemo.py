@@ -57,19 +57,28 @@ def greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=True):
     return outputs
 
 
+def judge(ids, answer, names, eos, slack=EXTRA_TOKENS):
+    """(stopped, exact, right_author) for one generation ``ids`` against the right ``answer`` (token ids).
+
+    A stop is an EOS after a name's worth of tokens, at most ``slack`` late, as in the tiny demo; a real
+    tokenizer gives names different lengths, so the name's worth is that of the name the model said (one of
+    ``names``), or of the right answer when it said none.
+    """
+    first_eos = ids.index(eos) if eos in ids else -1
+    said = next((name for name in names if ids[: len(name)] == name), answer)
+    stopped = len(said) <= first_eos <= len(said) + slack
+    return stopped, ids[: len(answer) + 1] == [*answer, eos], ids[: len(answer)] == answer
+
+
 def score(model, tokenizer, test):
     """(stop_rate, exact_rate, author_rate, generations) on the held-out quotes."""
     eos = tokenizer.eos_token_id
-    answers = [_answer_ids(tokenizer, author) for _, author in test]
-    longest = max(len(a) for a in answers)
+    names = [_answer_ids(tokenizer, author) for author in range(len(AUTHORS))]
+    longest = max(len(name) for name in names)
     generations = greedy(model, tokenizer, [prompt_text(w) for w, _ in test], longest + EXTRA_TOKENS + 1)
-    stops = exact = right_author = 0
-    for ids, answer in zip(generations, answers):
-        first_eos = ids.index(eos) if eos in ids else -1
-        stops += len(answer) <= first_eos <= len(answer) + EXTRA_TOKENS
-        exact += ids[: len(answer) + 1] == [*answer, eos]
-        right_author += ids[: len(answer)] == answer
-    return stops / len(test), exact / len(test), right_author / len(test), generations
+    judged = [judge(ids, names[author], names, eos) for ids, (_, author) in zip(generations, test)]
+    stops, exact, right_author = (sum(column) / len(test) for column in zip(*judged))
+    return stops, exact, right_author, generations
 
 
 def _shown(tokenizer, ids):
