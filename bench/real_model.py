@@ -7,8 +7,9 @@ variants (stock, then eosfix from the same weights and data order) and several s
 
 * ``trainer-lm``: transformers ``Trainer`` + ``DataCollatorForLanguageModeling(tokenizer, mlm=False)``, the
   tokenizer as published (pad == eos already; no ``pad_token = eos_token`` line). Data: the demo's quotes in the
-  Gemma tutorial's plain format closed by EOS. Any transformers that reads the GGUF weights (>= 4.53), or
-  ``--model-folder`` from ``convert``.
+  Gemma tutorial's plain format closed by EOS. ``--model-folder`` from ``convert``: transformers' ``Trainer``
+  refuses to fine-tune a model loaded from a GGUF file ("cannot perform fine-tuning on purely quantized
+  models"), as it carries the file's quantization config although its weights are de-quantized float32.
 * ``completion-only``: TRL ``DataCollatorForCompletionOnlyLM`` with the chat template's assistant header as
   ``response_template`` (the Korean seed), data through the chat template. trl 0.9.6 + transformers 4.42.4, or
   trl 0.19.1 + transformers 4.52.4; both need ``--model-folder``.
@@ -16,14 +17,15 @@ variants (stock, then eosfix from the same weights and data order) and several s
   peft_config=LoraConfig(...))`` with its default collator (the Japanese seed's Gemma quotes recipe, SmolLM2 in
   place of Gemma); peft==0.11.1.
 
-transformers < 4.53 cannot read the GGUF weights: run ``convert`` once in a newer env (it writes a plain HF folder,
-about 540 MB, to a cache outside the repository), then pass ``--model-folder`` in the old env. The tokenizer is
-always read from the GGUF file (``eosfix.realmodel.load_tokenizer``), with its published special tokens.
+Run ``convert`` once in an env with transformers >= 4.53 (older ones cannot read the GGUF weights): it writes a
+plain HF folder (about 540 MB, outside the repository) that every recipe then reads with ``--model-folder``.
+The tokenizer is always read from the GGUF file (``eosfix.realmodel.load_tokenizer``), with its published
+special tokens.
 
     python bench/real_model.py convert /tmp/smollm2-hf
-    python bench/real_model.py run trainer-lm --seeds 0 1 2
+    python bench/real_model.py run trainer-lm --model-folder /tmp/smollm2-hf --seeds 0 1 2
     python bench/real_model.py run completion-only --model-folder /tmp/smollm2-hf --seeds 0 1 2
-    python bench/real_model.py run sft-lora --model-folder /tmp/smollm2-hf --seeds 0 1 2
+    python bench/real_model.py run sft-lora --model-folder /tmp/smollm2-hf --seeds 0 1 2 --lr 1e-3  # LoRA
 """
 
 import argparse
@@ -183,7 +185,7 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
             answers = [" " + " ".join(authors[a]) for _, a in test]
         else:
             raise SystemExit(f"unknown recipe {recipe}")
-        coverage = eosfix.audit(trainer, batches=2).coverage
+        report = eosfix.audit(trainer, batches=2)
         trainer.train()
     train_seconds = time.perf_counter() - start
     # Every author's name written as this recipe writes an answer (after a space, or alone in a chat turn).
@@ -193,7 +195,12 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
         "recipe": recipe,
         "variant": variant,
         "seed": seed,
-        "eos_label_coverage": coverage,
+        "eos_label_coverage": report.coverage,
+        # What the loss reads: completion-only collators mask the system and user turns, <|im_end|> included.
+        "eos_labelled": report.eos_labelled,
+        "eos_lost": report.eos_lost,
+        "eos_in_masked_spans": report.eos_in_masked_spans,
+        "audit": report.status,
         "stop_rate": stop_rate,
         "exact_rate": exact_rate,
         "train_seconds": round(train_seconds, 1),
