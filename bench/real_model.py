@@ -66,7 +66,7 @@ def convert(folder):
 
 
 def quotes(seed, n_train, n_test):
-    from eosfix.demo import AUTHORS, build_data, prompt_text
+    from eosfix.quotes import AUTHORS, build_data, prompt_text
 
     train, test = build_data(seed, n_train, n_test)
     return train, test, AUTHORS, prompt_text
@@ -206,17 +206,15 @@ def load_model(source):
 
 
 def run(args):
-    import importlib.metadata as metadata
-
     import torch
 
-    from eosfix import realmodel
+    from eosfix import realmodel, upstream
 
     torch.set_num_threads(args.threads)
     tokenizer, notes = realmodel.load_tokenizer(realmodel.SMOLLM2)
     source = args.model_folder or realmodel.SMOLLM2
     initial = copy.deepcopy(load_model(source).state_dict())
-    versions = {name: _version(metadata, name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
+    versions = {name: upstream.installed(name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
     print(json.dumps({"versions": versions, "notes": notes, "machine": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "args": vars(args)}), flush=True)  # fmt: skip
     records = []
@@ -234,13 +232,6 @@ def run(args):
                           "stop_rate_max": max(stops), "exact_rate_mean": sum(exacts) / len(exacts),
                           "eos_label_coverage": [r["eos_label_coverage"] for r in mine],
                           "versions": versions}), flush=True)  # fmt: skip
-
-
-def _version(metadata, name):
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def main(argv=None):

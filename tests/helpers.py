@@ -134,6 +134,37 @@ def small_copy(name, destination):
     return target
 
 
+# The label value the loss ignores (transformers' -100).
+IGNORE = -100
+
+
+# The labels a correct collator gives the cases of ``vendor_check.py``: what ``test_vendor.py`` and the release
+# sweep (``tools/sweep.py``) judge the shim's and the vendored copies' labels by.
+def own_positions(case, row):
+    """The positions of the example's own tokens in its padded row."""
+    n = len(case["texts"][row].split())
+    width = len(case["input_ids"][row])
+    return range(n) if case["padding_side"] == "right" else range(width - n, width)
+
+
+def expected_lm_labels(case):
+    return [
+        [token if j in own_positions(case, i) else IGNORE for j, token in enumerate(ids)]
+        for i, ids in enumerate(case["input_ids"])
+    ]
+
+
+def expected_completion_labels(case):
+    """Prompt and template masked, response and its EOS labelled, padding masked."""
+    labels = []
+    for i, ids in enumerate(case["input_ids"]):
+        words = case["texts"][i].split()
+        response_at = len(words) - 1 - words[::-1].index("Answer:") + 1
+        own = own_positions(case, i)
+        labels.append([token if j in own and j - own.start >= response_at else IGNORE for j, token in enumerate(ids)])
+    return labels
+
+
 def run_python(code, env=None, check=True):
     """Run ``code`` in a fresh interpreter; return the JSON object of its last stdout line.
 

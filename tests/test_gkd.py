@@ -10,11 +10,10 @@ and the early ones are padded.
 
 import pytest
 from gkd_check import biased_generation_config, gkd_classes, gold_trainer, prompt_batch
-from helpers import build_tokenizer, installed, tiny_model, version_in
+from helpers import IGNORE, build_tokenizer, installed, tiny_model, version_in
 
 import eosfix
 
-IGNORE = -100
 GKD_AFFECTED = version_in("trl", ">=0.11,<1.9")
 GOLD_AFFECTED = version_in("trl", ">=0.25,<1.9")
 

@@ -23,7 +23,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import clean_env, copy_package, json_reports, start_without_eosfix, version_in
+from helpers import IGNORE, clean_env, copy_package, json_reports, start_without_eosfix, version_in
 from hypothesis import given
 from hypothesis import strategies as st
 from spec_check import collate, load_cases
@@ -35,7 +35,6 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 UPSTREAM_PR = REPO / "upstream_pr" / "transformers"
 CASES = load_cases()
-IGNORE = -100
 EOS, PAD, UNK = 2, 3, 0
 PAD_IDS = {"eos": EOS, "pad": PAD, "unk": UNK}
 HAS_TORCH = find_spec("torch") is not None

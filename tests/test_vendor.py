@@ -14,7 +14,18 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import copy_package, installed, json_reports, small_copy, start_without_eosfix, version_in
+from helpers import (
+    IGNORE,
+    copy_package,
+    expected_completion_labels,
+    expected_lm_labels,
+    installed,
+    json_reports,
+    own_positions,
+    small_copy,
+    start_without_eosfix,
+    version_in,
+)
 from packaging.specifiers import SpecifierSet
 
 from eosfix import vendor
@@ -23,7 +34,6 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 TRL_PATCHED = version_in("trl", ">=0.7.0,<0.20")  # DataCollatorForCompletionOnlyLM exists
 TRANSFORMERS_PATCHED = version_in("transformers", ">=4.30.0,<=5.23.0")
-IGNORE = -100
 
 needs_transformers_patch = pytest.mark.skipif(
     not TRANSFORMERS_PATCHED, reason="no eosfix patch for this transformers version"
@@ -210,31 +220,6 @@ def runs(tmp_path_factory):
         assert results["patched_trl"]["trl"].startswith(str(trl_copy))
         assert not results["patched_trl"]["transformers"].startswith(str(root))
     return results
-
-
-def own_positions(case, row):
-    """The positions of the example's own tokens in its padded row."""
-    n = len(case["texts"][row].split())
-    width = len(case["input_ids"][row])
-    return range(n) if case["padding_side"] == "right" else range(width - n, width)
-
-
-def expected_lm_labels(case):
-    return [
-        [token if j in own_positions(case, i) else IGNORE for j, token in enumerate(ids)]
-        for i, ids in enumerate(case["input_ids"])
-    ]
-
-
-def expected_completion_labels(case):
-    """Prompt and template masked, response and its EOS labelled, padding masked."""
-    labels = []
-    for i, ids in enumerate(case["input_ids"]):
-        words = case["texts"][i].split()
-        response_at = len(words) - 1 - words[::-1].index("Answer:") + 1
-        own = own_positions(case, i)
-        labels.append([token if j in own and j - own.start >= response_at else IGNORE for j, token in enumerate(ids)])
-    return labels
 
 
 def lm_cases(results, pad):

@@ -54,7 +54,7 @@ START_MARKER, END_MARKER = "<!-- sweep:start -->", "<!-- sweep:end -->"
 FIELDS = ("package", "release", "with", "shape", "masks_by_value", "affected", "shim_fixed", "vendor_fixed",
           "seconds", "eosfix", "note")  # fmt: skip
 RANGES = {"transformers": (Version("4.30.0"), Version("5.23.0")), "trl": (Version("0.7.0"), Version("0.19.1"))}
-# The transformers code shapes around the masking line (docs/versions.md, /work/shared/VERSIONS.md).
+# The transformers code shapes around the masking line (docs/versions.md).
 TRANSFORMERS_SHAPES = (("A", "<4.37"), ("B", "<4.50"), ("C", "<4.53"), ("D", "<4.57"), ("E", "<5.0"),
                        ("F", "<5.19"), ("G", ""))  # fmt: skip
 TRL_SHAPES = (("0.7", "<0.13"), ("0.13", ""))  # the two trl patches of patches/manifest.json
@@ -69,7 +69,6 @@ FALLBACK = ["numpy<2", "pyarrow==25.0.1"]
 # accelerate of the time and pyarrow 20.0.0, the newest with PyExtensionType, on numpy 1.x, plus the peft of
 # the time: trl 0.7.3 and 0.7.4 annotate SFTTrainer with PeftConfig and raise NameError on import without peft.
 OLD_HUB_FALLBACK = ["accelerate==0.24.1", "peft==0.6.2", "numpy<2", "pyarrow==20.0.0"]
-IGNORE = -100
 _csv_lock = threading.Lock()
 
 
@@ -147,7 +146,7 @@ def labels_ok(case, expected):
 
 def judge(package, probe, vendor_status, vendor_out, vendored):
     """(affected, shim_fixed, vendor_fixed, note) from the probe and the vendored run."""
-    from test_vendor import expected_completion_labels, expected_lm_labels
+    from helpers import expected_completion_labels, expected_lm_labels
 
     stock, shim = probe["stock"], probe["shim"]
     problems = []

@@ -14,7 +14,7 @@ from eosfix._cli import debug_requested
 
 PROBE_TEXTS = ("the cat sat </s>", "a dog </s>", "hi </s> bye </s>")
 
-# What each TRL release range does with this bug (../shared/VERSIONS.md).
+# What each TRL release range does with this bug (README.md, "The bug"; read in the trl sources of each range).
 _TRL_FACTS = (
     ("<0.7", "older than any release eosfix knows"),
     (
@@ -33,15 +33,6 @@ _TRL_FACTS = (
         "transformers' collator is affected",
     ),
 )
-
-
-def _version(distribution):
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def trl_note(version):
@@ -109,16 +100,17 @@ def probe():
 def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
+    from eosfix import upstream
     from eosfix.environment_variables import disabled_by_env
 
     report = {
         "eosfix": eosfix.__version__,
         "python": sys.version.split()[0],
-        "transformers": _version("transformers"),
-        "trl": _version("trl"),
-        "torch": _version("torch"),
-        "numpy": _version("numpy"),
-        "wrapt": _version("wrapt"),
+        "transformers": upstream.installed("transformers"),
+        "trl": upstream.installed("trl"),
+        "torch": upstream.installed("torch"),
+        "numpy": upstream.installed("numpy"),
+        "wrapt": upstream.installed("wrapt"),
         "disabled_by_env": disabled_by_env(),
         "patch_active": None,
         "affected": None,
@@ -128,8 +120,6 @@ def diagnose(debug=False):
         "reason": "",
     }
     report["trl_note"] = trl_note(report["trl"]) if report["trl"] else None
-    from eosfix import upstream
-
     report["upstream"] = upstream.check()
     if report["transformers"] is None:
         report["reason"] = "transformers is not installed, so there is nothing to check or patch."

@@ -13,7 +13,7 @@ import copy
 import time
 
 from eosfix import realmodel
-from eosfix.demo import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, prompt_text
+from eosfix.quotes import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, prompt_text
 
 # A few full fine-tuning steps are enough on a pretrained model; each step costs about 1-3 s on 2 cores.
 DEFAULTS = {"steps": 30, "batch_size": 8, "lr": 2e-4, "train_size": 240, "test_size": 40}

@@ -23,6 +23,14 @@ SOURCES = {"transformers": "data/data_collator.py", "trl": "trainer/utils.py"}
 CLASSES = {"transformers": "DataCollatorForLanguageModeling", "trl": "DataCollatorForCompletionOnlyLM"}
 
 
+def installed(distribution: str) -> str | None:
+    """The installed version of ``distribution``, read from its metadata without importing it; None when absent."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _release(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
@@ -58,12 +66,11 @@ def check() -> dict:
     report = {}
     for distribution, span in VERIFIED.items():
         newest = span[1] if span else None  # None: the sweep has verified no release of it yet
-        try:
-            installed = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
+        version = installed(distribution)
+        if version is None:
             continue
-        newer = newest is None or _release(installed) > _release(newest)
-        entry = {"installed": installed, "newest_verified": newest, "newer": newer}
+        newer = newest is None or _release(version) > _release(newest)
+        entry = {"installed": version, "newest_verified": newest, "newer": newer}
         source = class_source(distribution)
         entry["has_collator"] = source is not None
         # Only a newer release that still has the collator is something the sweep has not run yet.
