@@ -74,6 +74,35 @@ def version_in(distribution, specifier):
     return version is not None and SpecifierSet(specifier).contains(version, prereleases=True)
 
 
+# The ranges below come from eosfix itself, its one source of each: the manifest of the vendor patches and the
+# targets' SUPPORTED. eosfix is imported inside the functions only: the subprocess scripts that import this module
+# judge vendored copies with nothing of eosfix loaded.
+COMPLETION_ONLY_FILE = "trl/trainer/utils.py"  # DataCollatorForCompletionOnlyLM, up to trl 0.19
+
+
+def vendor_patches(package, file=None):
+    """The vendor patches of eosfix's manifest for the installed ``package`` (touching ``file`` when given)."""
+    from eosfix import vendor
+
+    version = installed(package)
+    return [
+        patch
+        for patch in vendor.load_manifest()[0]
+        if patch.package == package
+        and (file is None or patch.file == file)
+        and version is not None
+        and patch.versions.contains(version, prereleases=True)
+    ]
+
+
+def in_target_range(module):
+    """Whether the installed release is in ``SUPPORTED`` of the runtime patch's target for ``module``."""
+    from eosfix.targets import load_target
+
+    target = load_target(module)
+    return version_in(target.DISTRIBUTION, target.SUPPORTED)
+
+
 def tiny_model(vocab_size, seed=None):
     """A one-layer random-init LlamaForCausalLM, built from a config (no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -10,12 +10,15 @@ and the early ones are padded.
 
 import pytest
 from gkd_check import biased_generation_config, gkd_classes, gold_trainer, prompt_batch
-from helpers import IGNORE, build_tokenizer, installed, tiny_model, version_in
+from helpers import IGNORE, build_tokenizer, in_target_range, installed, tiny_model, version_in
 
 import eosfix
+from eosfix.targets import load_target
 
-GKD_AFFECTED = version_in("trl", ">=0.11,<1.9")
-GOLD_AFFECTED = version_in("trl", ">=0.25,<1.9")
+# The runtime patch's targets say where GKD (trl/trainer/, then trl/experimental/gkd/) and GOLD mask by pad id.
+GKD_AFFECTED = in_target_range("trl.trainer.gkd_trainer") or in_target_range("trl.experimental.gkd.gkd_trainer")
+GOLD_AFFECTED = in_target_range("trl.experimental.gold.gold_trainer")
+FIXED_FROM = load_target("trl.trainer.gkd_trainer").FIXED_FROM  # trl PR #6357 fixed GKD and GOLD upstream
 
 needs_torch = pytest.mark.skipif(installed("torch") is None, reason="torch is not installed in this env")
 needs_affected_gkd = pytest.mark.skipif(
@@ -158,7 +161,9 @@ def test_gkd_training_step_labels_and_attention(tmp_path, unpatched):
     assert prompt_eos.any() and (stock["attention_mask"][:, :width][prompt_eos] == 0).all()
 
 
-@pytest.mark.skipif(not version_in("trl", ">=1.9"), reason="trl < 1.9 has the bug; this checks the fixed releases")
+@pytest.mark.skipif(
+    not version_in("trl", f">={FIXED_FROM}"), reason=f"trl < {FIXED_FROM} has the bug; this checks the fixed releases"
+)
 def test_fixed_trl_releases_are_not_patched(unpatched):
     import importlib
 

@@ -23,7 +23,16 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import IGNORE, clean_env, copy_package, json_reports, start_without_eosfix, version_in
+from helpers import (
+    COMPLETION_ONLY_FILE,
+    IGNORE,
+    clean_env,
+    copy_package,
+    json_reports,
+    start_without_eosfix,
+    vendor_patches,
+    version_in,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from spec_check import collate, load_cases
@@ -38,8 +47,8 @@ CASES = load_cases()
 EOS, PAD, UNK = 2, 3, 0
 PAD_IDS = {"eos": EOS, "pad": PAD, "unk": UNK}
 HAS_TORCH = find_spec("torch") is not None
-TRANSFORMERS_PATCHED = version_in("transformers", ">=4.30.0,<=5.23.0")
-TRL_PATCHED = version_in("trl", ">=0.7.0,<0.20")  # DataCollatorForCompletionOnlyLM exists
+TRANSFORMERS_PATCHED = bool(vendor_patches("transformers"))
+TRL_PATCHED = bool(vendor_patches("trl", COMPLETION_ONLY_FILE))  # DataCollatorForCompletionOnlyLM exists
 
 
 def params(cases):

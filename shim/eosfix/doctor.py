@@ -97,6 +97,17 @@ def probe():
     return results
 
 
+def supported_range():
+    """The releases eosfix's runtime patch of transformers' collator was written and tested for, as pip reads them.
+
+    Read from the target itself (``SUPPORTED`` of ``eosfix.targets``), the range the patcher checks.
+    """
+    from eosfix.targets import REQUIRED, load_target
+
+    target = load_target(REQUIRED)
+    return f"{target.DISTRIBUTION}{target.SUPPORTED}"
+
+
 def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
@@ -147,7 +158,7 @@ def diagnose(debug=False):
     elif not report["fixed"]:
         report["reason"] = (
             "eosfix could not make EOS keep its label with this transformers version; see the log above, "
-            "and pin a transformers release in eosfix's supported range (4.30 to 5.23)."
+            f"and pin a transformers release in eosfix's supported range ({supported_range()})."
         )
     else:
         report["ok"] = True

@@ -86,10 +86,29 @@ class Patch:
     file: str
     path: Path
     strip: int
+    code: str = ""
 
     @property
     def name(self):
         return self.path.name
+
+    @property
+    def first(self):
+        """The first release the patch is for: the ``>=`` bound of ``versions``."""
+        return _bound(self.versions, ">=")
+
+    @property
+    def last(self):
+        """The last release the patch is for: the ``<=`` bound of ``versions``."""
+        return _bound(self.versions, "<=")
+
+
+def _bound(versions, operator):
+    # Every range in the manifest reads ">=FIRST,<=LAST": the releases each patch was checked on, end to end.
+    bounds = [Version(spec.version) for spec in versions if spec.operator == operator]
+    if len(bounds) != 1:
+        raise ValueError(f"patches/manifest.json: a patch's versions must read '>=FIRST,<=LAST', not '{versions}'")
+    return bounds[0]
 
 
 def load_manifest(patch_dir=PATCH_DIR):
@@ -102,6 +121,7 @@ def load_manifest(patch_dir=PATCH_DIR):
             file=entry["file"],
             path=patch_dir / entry["patch"],
             strip=int(entry["strip"]),
+            code=entry.get("code", ""),
         )
         for entry in manifest["patches"]
     ]
@@ -167,13 +187,7 @@ def patches_for(package, patches, not_patched):
     chosen = [p for p in patches if p.package == package.name and p.versions.contains(package.version, True)]
     if chosen:
         return chosen
-    bounds = sorted(
-        Version(spec.version)
-        for p in patches
-        if p.package == package.name
-        for spec in p.versions
-        if spec.operator in (">=", "<=", "==")
-    )
+    bounds = sorted({bound for p in patches if p.package == package.name for bound in (p.first, p.last)})
     # Above the ranges (or in a gap between two): the highest bound below the version; below them all: the lowest.
     below = [bound for bound in bounds if bound <= package.version]
     nearest = below[-1] if below else bounds[0]
