@@ -65,20 +65,18 @@ def _examples(tokenizer, closing_id):
 
 
 def _count(collator, tokenizer, examples, closes, closing_id):
+    from eosfix._audit import count_eos_labels
+
     batch = collator([dict(example) for example in examples])
-    labels, input_ids, mask = (batch[key].tolist() for key in ("labels", "input_ids", "attention_mask"))
-    eos = tokenizer.eos_token_id
-    counts = {"closing": 0, "labelled": 0, "eos": 0, "eos_labelled": 0}
+    labels, input_ids = (batch[key].tolist() for key in ("labels", "input_ids"))
+    eos = count_eos_labels(batch, tokenizer.eos_token_id, tokenizer.pad_token_id, examples, tokenizer.padding_side)
+    counts = {"closing": 0, "labelled": 0, "eos": eos["eos_seen"], "eos_labelled": eos["eos_labelled"]}
     for index, (example, positions) in enumerate(zip(examples, closes)):
         width = len(input_ids[index])
         offset = width - len(example["input_ids"]) if tokenizer.padding_side == "left" else 0
         for position in positions:
             counts["closing"] += 1
             counts["labelled"] += labels[index][offset + position] == closing_id
-        for token, attended, label in zip(input_ids[index], mask[index], labels[index]):
-            if attended and token == eos:
-                counts["eos"] += 1
-                counts["eos_labelled"] += label == eos
     return counts
 
 

@@ -45,9 +45,10 @@ def trl_note(version):
 
 
 def _probe_once(padding_side, as_lists, return_tensors):
-    """Collate the probe texts; return (eos_seen, eos_labelled)."""
+    """Collate the probe texts; return (eos_seen, eos_labelled), counted as ``eosfix.audit`` counts them."""
     from transformers import DataCollatorForLanguageModeling
 
+    from eosfix._audit import count_eos_labels
     from eosfix._offline import make_tokenizer
 
     words = sorted({word for text in PROBE_TEXTS for word in text.split()} - {"</s>"})
@@ -55,20 +56,10 @@ def _probe_once(padding_side, as_lists, return_tensors):
     examples = [tokenizer(text) for text in PROBE_TEXTS]
     if as_lists:
         examples = [example["input_ids"] for example in examples]
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False, return_tensors=return_tensors)
-    batch = collator(examples)
-    labels = batch["labels"].tolist()
-    eos = tokenizer.eos_token_id
-    seen = labelled = 0
-    for row, text in zip(labels, PROBE_TEXTS):
-        n_tokens = len(text.split())
-        own = row[:n_tokens] if padding_side == "right" else row[len(row) - n_tokens :]
-        expected = [tokenizer.convert_tokens_to_ids(word) for word in text.split()]
-        for want, got in zip(expected, own):
-            if want == eos:
-                seen += 1
-                labelled += got == eos
-    return seen, labelled
+    batch = DataCollatorForLanguageModeling(tokenizer, mlm=False, return_tensors=return_tensors)(examples)
+    # Id lists give a batch without attention mask: the examples' lengths then tell their tokens from padding.
+    counts = count_eos_labels(batch, tokenizer.eos_token_id, tokenizer.pad_token_id, examples, padding_side)
+    return counts["eos_seen"], counts["eos_labelled"]
 
 
 PROBE_CASES = (
