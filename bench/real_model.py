@@ -18,7 +18,7 @@ variants (stock, then eosfix from the same weights and data order) and several s
 
 transformers < 4.53 cannot read the GGUF weights: run ``convert`` once in a newer env (it writes a plain HF folder,
 about 540 MB, to a cache outside the repository), then pass ``--model-folder`` in the old env. The tokenizer is
-always read from the GGUF file (``eosfix.realmodel.load_tokenizer``), with its published special tokens.
+always read from the GGUF file (``eosfix.diagnostics.realmodel.load_tokenizer``), with its published special tokens.
 
     python bench/real_model.py convert /tmp/smollm2-hf
     python bench/real_model.py run trainer-lm --seeds 0 1 2
@@ -42,7 +42,7 @@ def convert(folder):
     import torch
     from transformers import LlamaForCausalLM
 
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     model = realmodel.load_model(realmodel.SMOLLM2)
     config = copy.deepcopy(model.config)
@@ -66,7 +66,7 @@ def convert(folder):
 
 
 def quotes(seed, n_train, n_test):
-    from eosfix.quotes import AUTHORS, build_data, prompt_text
+    from eosfix.diagnostics.quotes import AUTHORS, build_data, prompt_text
 
     train, test = build_data(seed, n_train, n_test)
     return train, test, AUTHORS, prompt_text
@@ -82,7 +82,7 @@ def chat_text(tokenizer, words, author, authors, with_answer=True):
 
 def greedy(model, tokenizer, prompts, max_new_tokens):
     # The prompts come from the chat template, which already holds the special tokens.
-    from eosfix.realdemo import greedy as batched_greedy
+    from eosfix.diagnostics.realdemo import greedy as batched_greedy
 
     return batched_greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=False)
 
@@ -200,7 +200,7 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
 
 
 def load_model(source):
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     return realmodel.load_model(source)
 
@@ -208,7 +208,7 @@ def load_model(source):
 def run(args):
     import torch
 
-    from eosfix import realmodel, upstream
+    from eosfix.diagnostics import realmodel, upstream
 
     torch.set_num_threads(args.threads)
     tokenizer, notes = realmodel.load_tokenizer(realmodel.SMOLLM2)

@@ -82,7 +82,7 @@ COMPLETION_ONLY_FILE = "trl/trainer/utils.py"  # DataCollatorForCompletionOnlyLM
 
 def vendor_patches(package, file=None):
     """The vendor patches of eosfix's manifest for the installed ``package`` (touching ``file`` when given)."""
-    from eosfix import vendor
+    from eosfix.vendoring import vendor
 
     version = installed(package)
     return [
@@ -152,7 +152,7 @@ def small_copy(name, destination):
         "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
     }[name]
     # The other files the manifest patches (GKD, GOLD), where this release has them.
-    from eosfix import vendor
+    from eosfix.vendoring import vendor
 
     patched = {p.file.split("/", 1)[1] for p in vendor.load_manifest()[0] if p.package == name}
     files += sorted(f for f in patched - set(files) if (package_dir(name) / f).is_file())

@@ -259,7 +259,7 @@ def test_vendored_trl_copy_keeps_the_generated_eos(tmp_path, unpatched):
 
     import torch
 
-    from eosfix import vendor
+    from eosfix.vendoring import vendor
 
     source = Path(find_spec("trl").submodule_search_locations[0])
     copy = tmp_path / "vendored" / "trl"

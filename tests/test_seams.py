@@ -50,7 +50,7 @@ def test_no_module_imports_the_package_back():
             if isinstance(node, ast.Import) and any(alias.name == "eosfix" for alias in node.names):
                 offenders.append(path.name)
     assert set(offenders) <= {"autopatch.py", "demo.py", "doctor.py", "realdemo.py", "chatprobe.py"}, offenders
-    assert "_audit.py" not in offenders and "callback.py" not in offenders
+    assert "audit.py" not in offenders and "callback.py" not in offenders
 
 
 @pytest.mark.parametrize("before", ["unpatched", "applied"])

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from spec_check import collate, load_cases
 
 import eosfix
-from eosfix import vendor
+from eosfix.vendoring import vendor
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -315,5 +315,5 @@ def test_upstream_patch_is_the_vendor_patch_for_the_same_code():
         text = path.read_text(encoding="utf-8")
         return [line for line in text[text.index("\n@@") :].splitlines() if not line.startswith("@@")]
 
-    vendor_patch = REPO / "shim" / "eosfix" / "patches" / "transformers-lm-collator-labels-by-position.patch"
+    vendor_patch = REPO / "patches" / "transformers-lm-collator-labels-by-position.patch"
     assert hunks(UPSTREAM_PR / "data_collator-keep-eos-labels.patch") == hunks(vendor_patch)

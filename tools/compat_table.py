@@ -35,7 +35,7 @@ END_MARKER = "<!-- compat:end -->"
 PATCHES_START, PATCHES_END = "<!-- patches:start -->", "<!-- patches:end -->"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO / ".tox" / "compat"
-PATCH_DIR = REPO / "shim" / "eosfix" / "patches"
+PATCH_DIR = REPO / "shim" / "eosfix" / "vendoring" / "patches"
 REQUIRED_KEYS = ("transformers", "affected", "fixed")
 
 
@@ -133,7 +133,7 @@ def patch_table(patch_dir: Path = PATCH_DIR) -> str:
     """Return the Markdown table of the vendor patches in *patch_dir*'s manifest, in the manifest's order."""
     if str(REPO / "shim") not in sys.path:
         sys.path.insert(0, str(REPO / "shim"))
-    from eosfix.vendor import load_manifest
+    from eosfix.vendoring.vendor import load_manifest
 
     patches, _ = load_manifest(patch_dir)
     lines = ["| patch | package | releases | what it patches |", "|---|---|---|---|"]

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PATCHES = REPO / "shim" / "eosfix" / "patches"
+PATCHES = REPO / "shim" / "eosfix" / "vendoring" / "patches"
 UPSTREAM = REPO / "upstream_pr" / "transformers" / "data_collator-keep-eos-labels.patch"
 UPSTREAM_CASES = REPO / "upstream_pr" / "transformers" / "eos_label_cases.json"
 
@@ -183,7 +183,7 @@ def _with_header(name: Path, diff: str) -> str:
 def _check_sources(sources: dict[Path, Path]) -> None:
     """Each patch is in the manifest, and the release it is made from lies in the manifest's range for it."""
     sys.path.insert(0, str(REPO / "shim"))
-    from eosfix.vendor import load_manifest, read_version
+    from eosfix.vendoring.vendor import load_manifest, read_version
 
     by_name = {patch.name: patch for patch in load_manifest(PATCHES)[0]}
     for path, directory in sources.items():

@@ -15,7 +15,7 @@ newest above the supported range included) and every trl release 0.7.0 to 0.19.1
 Results go to ``docs/sweep.csv`` (one row per release, written after each row, so a stopped sweep resumes
 where it stopped); a row is redone when eosfix's rule or patches changed since it ran (the ``eosfix`` column
 fingerprints them). The summary between ``<!-- sweep:start -->`` and ``<!-- sweep:end -->`` in README.md
-and ``shim/eosfix/_verified.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
+and ``shim/eosfix/diagnostics/_verified.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
 
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
     python tools/sweep.py transformers==4.36.2        # one release (redone)
@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 CSV_PATH = REPO / "docs" / "sweep.csv"
 README = REPO / "README.md"
-VERIFIED_PY = REPO / "shim" / "eosfix" / "_verified.py"
+VERIFIED_PY = REPO / "shim" / "eosfix" / "diagnostics" / "_verified.py"
 START_MARKER, END_MARKER = "<!-- sweep:start -->", "<!-- sweep:end -->"
 FIELDS = ("package", "release", "with", "shape", "masks_by_value", "affected", "shim_fixed", "vendor_fixed",
           "seconds", "eosfix", "note")  # fmt: skip
@@ -108,7 +108,7 @@ def pypi_releases(package: str) -> dict[Version, str]:
 
 def collator_patches(package: str) -> list:
     """The vendor patches of ``package``'s collator, from patches/manifest.json (``main`` puts shim/ on sys.path)."""
-    from eosfix.vendor import load_manifest
+    from eosfix.vendoring.vendor import load_manifest
 
     return [patch for patch in load_manifest()[0] if patch.file == COLLATOR_FILES[package]]
 

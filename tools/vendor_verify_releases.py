@@ -26,7 +26,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from eosfix import vendor
+from eosfix.vendoring import vendor
 
 
 def releases(package, patches):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import time
 
-from eosfix import realmodel
-from eosfix.quotes import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, prompt_text
+from eosfix.diagnostics import realmodel
+from eosfix.diagnostics.quotes import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, prompt_text
 
 # A few full fine-tuning steps are enough on a pretrained model; each step costs about 1-3 s on 2 cores.
 DEFAULTS = {"steps": 30, "batch_size": 8, "lr": 2e-4, "train_size": 240, "test_size": 40}

@@ -22,7 +22,7 @@ import contextlib
 import json
 import sys
 
-from eosfix.quotes import (
+from eosfix.diagnostics.quotes import (
     AUTHORS,
     COMMON,
     EXTRA_TOKENS,
@@ -36,7 +36,7 @@ from eosfix.quotes import (
 
 
 def demo_tokenizer():
-    from eosfix._offline import make_tokenizer
+    from eosfix.diagnostics.offline import make_tokenizer
 
     words = ["Quote:", "Author:", *(w for t in THEMES for w in t), *COMMON, *(n for a in AUTHORS for n in a)]
     return make_tokenizer(words, pad_is_eos=True)
@@ -318,7 +318,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     if args.model:
-        from eosfix import realdemo
+        from eosfix.diagnostics import realdemo
 
         realdemo.apply_defaults(args, argv)
     if args.steps < 1 or args.batch_size < 1 or args.train_size < args.batch_size or args.test_size < 1:
@@ -356,7 +356,7 @@ def main(argv=None):
     from importlib import metadata
 
     if args.model:
-        from eosfix import realmodel
+        from eosfix.diagnostics import realmodel
 
         try:
             realmodel.check(args.model, model=True)  # before any training: a missing model or extra is one line

@@ -17,8 +17,8 @@ import warnings
 
 from transformers import TrainerCallback
 
-from eosfix._audit import EOSAudit, EOSLabelError, EOSLabelWarning, audit
 from eosfix._log import logger
+from eosfix.diagnostics.audit import EOSAudit, EOSLabelError, EOSLabelWarning, audit
 
 __all__ = ["EOSLabelCallback", "EOSLabelError", "EOSLabelWarning"]
 

@@ -65,7 +65,7 @@ def _examples(tokenizer, closing_id):
 
 
 def _count(collator, tokenizer, examples, closes, closing_id):
-    from eosfix._audit import count_eos_labels
+    from eosfix.diagnostics.audit import count_eos_labels
 
     batch = collator([dict(example) for example in examples])
     labels, input_ids = (batch[key].tolist() for key in ("labels", "input_ids"))
@@ -135,9 +135,9 @@ def probe_tokenizer(tokenizer) -> dict:
 def tokenizer_report(source: str) -> dict:
     """``eosfix doctor --tokenizer``: the published special tokens and :func:`probe_tokenizer`, as a dict.
 
-    Raises :class:`eosfix.realmodel.RealModelError` when the source cannot be loaded here.
+    Raises :class:`eosfix.diagnostics.realmodel.RealModelError` when the source cannot be loaded here.
     """
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     tokenizer, notes = realmodel.load_tokenizer(source)
     kind, location = realmodel.resolve(source)

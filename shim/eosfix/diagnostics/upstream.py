@@ -1,10 +1,10 @@
 """Watch upstream: is the installed transformers or trl newer than the sweep verified, and is the bug still there?
 
 ``tools/sweep.py`` runs every release of transformers and trl in eosfix's range through the shim and the vendor
-patches and writes the newest release it verified to ``eosfix/_verified.py``. For an installed release newer than
-that, nobody has run eosfix against it yet; what can be said without a run is whether upstream still masks labels
-by value (the line ``labels[labels == ...pad_token_id] = -100`` in ``DataCollatorForLanguageModeling``), read from
-the installed source.
+patches and writes the newest release it verified to ``_verified.py`` beside this module. For an installed release
+newer than that, nobody has run eosfix against it yet; what can be said without a run is whether upstream still
+masks labels by value (the line ``labels[labels == ...pad_token_id] = -100`` in
+``DataCollatorForLanguageModeling``), read from the installed source.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
-from eosfix._verified import VERIFIED
+from eosfix.diagnostics._verified import VERIFIED
 
 # The masking line in every release 4.30.0 to 5.23.0 (torch_call, numpy_call, and tf.where in 4.x tf_call).
 VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_id")

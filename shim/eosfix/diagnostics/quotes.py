@@ -85,7 +85,7 @@ def fit(name, model, tokenizer, examples, test, args, progress, score, shown):
     import torch
     from transformers import DataCollatorForLanguageModeling
 
-    from eosfix._audit import audit
+    from eosfix.diagnostics.audit import audit
 
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
     coverage = audit(collator, examples=examples[: 4 * args.batch_size], batches=4).coverage

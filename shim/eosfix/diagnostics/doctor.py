@@ -48,8 +48,8 @@ def _probe_once(padding_side, as_lists, return_tensors):
     """Collate the probe texts; return (eos_seen, eos_labelled), counted as ``eosfix.audit`` counts them."""
     from transformers import DataCollatorForLanguageModeling
 
-    from eosfix._audit import count_eos_labels
-    from eosfix._offline import make_tokenizer
+    from eosfix.diagnostics.audit import count_eos_labels
+    from eosfix.diagnostics.offline import make_tokenizer
 
     words = sorted({word for text in PROBE_TEXTS for word in text.split()} - {"</s>"})
     tokenizer = make_tokenizer(words, pad_is_eos=True, padding_side=padding_side)
@@ -102,7 +102,7 @@ def supported_range():
 def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
-    from eosfix import upstream
+    from eosfix.diagnostics import upstream
     from eosfix.environment_variables import disabled_by_env
 
     report = {
@@ -220,7 +220,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     report = diagnose(debug=args.debug or debug_requested(sys.argv))
     if args.tokenizer:
-        from eosfix import chatprobe, realmodel
+        from eosfix.diagnostics import chatprobe, realmodel
 
         try:
             report["tokenizer"] = chatprobe.tokenizer_report(args.tokenizer)
