@@ -16,7 +16,7 @@ QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-ev
 
 
 def demo(*args, code=None, env=None):
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.diagnostics.demo"]
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.demo"]
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=300)
 

@@ -1,0 +1,10 @@
+"""``eosfix.upstream`` moved to :mod:`eosfix.diagnostics.upstream`; this path gives the same module."""
+
+from typing import TYPE_CHECKING
+
+from eosfix._moved import alias
+
+if TYPE_CHECKING:
+    from eosfix.diagnostics.upstream import *  # noqa: F403
+
+alias(__name__, "eosfix.diagnostics.upstream")
