@@ -1,11 +1,11 @@
 """``eosfix demo`` in a real process, at a reduced size (the full run is a benchmark, kept out of the suite)."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+from helpers import clean_env
 
 # The demo trains a model: torch throughout (tests/conftest.py skips it, with the reason, without torch).
 pytestmark = pytest.mark.requires_torch
@@ -17,8 +17,7 @@ QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-ev
 
 def demo(*args, code=None, env=None):
     command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.demo"]
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=300)
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=clean_env(**(env or {})), timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,20 @@ and the early ones are padded.
 """
 
 import pytest
-from gkd_check import biased_generation_config, gkd_classes, gold_trainer, prompt_batch
-from helpers import IGNORE, build_tokenizer, in_target_range, installed, tiny_model, version_in
+from helpers import (
+    IGNORE,
+    biased_generation_config,
+    build_tokenizer,
+    gkd_classes,
+    gold_trainer,
+    in_target_range,
+    installed,
+    json_reports,
+    prompt_batch,
+    start_without_eosfix,
+    tiny_model,
+    version_in,
+)
 
 import eosfix
 from eosfix.targets import load_target
@@ -167,6 +179,9 @@ def test_gkd_training_step_labels_and_attention(tmp_path, unpatched):
 def test_fixed_trl_releases_are_not_patched(unpatched):
     import importlib
 
+    # is_applied() needs transformers' collator imported; alone, this file imports it nowhere else.
+    import transformers.data.data_collator  # noqa: F401
+
     from eosfix import _patcher
     from eosfix.targets import TARGETS
 
@@ -230,24 +245,8 @@ def test_gold_generate_on_policy_outputs(pad, tmp_path, unpatched):
 
 def run_gkd_check(pythonpath, *flags):
     """Run gkd_check.py in a fresh interpreter with eosfix switched off; return its JSON report."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).resolve().parent
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH")}
-    env["EOSFIX_DISABLE"] = "1"
-    if pythonpath:
-        env["PYTHONPATH"] = str(pythonpath)
-    proc = subprocess.run(
-        [sys.executable, str(tests / "gkd_check.py"), *flags], env=env, cwd=tests, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["eosfix_loaded"] is False
-    return report
+    started = start_without_eosfix("gkd_check.py", *flags, pythonpath=[pythonpath] if pythonpath else ())
+    return json_reports({"gkd_check": started})["gkd_check"]
 
 
 @needs_torch

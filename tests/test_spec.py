@@ -27,15 +27,16 @@ from helpers import (
     COMPLETION_ONLY_FILE,
     IGNORE,
     clean_env,
+    collate,
     copy_package,
     json_reports,
+    load_cases,
     start_without_eosfix,
     vendor_patches,
     version_in,
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from spec_check import collate, load_cases
 
 import eosfix
 from eosfix.vendoring import vendor
