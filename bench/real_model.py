@@ -19,7 +19,7 @@ variants (stock, then eosfix from the same weights and data order) and several s
 
 Run ``convert`` once in an env with transformers >= 4.53 (older ones cannot read the GGUF weights): it writes a
 plain HF folder (about 540 MB, outside the repository) that every recipe then reads with ``--model-folder``.
-The tokenizer is always read from the GGUF file (``eosfix.realmodel.load_tokenizer``), with its published
+The tokenizer is always read from the GGUF file (``eosfix.diagnostics.realmodel.load_tokenizer``), with its published
 special tokens.
 
     python bench/real_model.py convert /tmp/smollm2-hf
@@ -44,7 +44,7 @@ def convert(folder):
     import torch
     from transformers import LlamaForCausalLM
 
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     model = realmodel.load_model(realmodel.SMOLLM2)
     config = copy.deepcopy(model.config)
@@ -68,7 +68,7 @@ def convert(folder):
 
 
 def quotes(seed, n_train, n_test):
-    from eosfix.demo import AUTHORS, build_data, prompt_text
+    from eosfix.diagnostics.quotes import AUTHORS, build_data, prompt_text
 
     train, test = build_data(seed, n_train, n_test)
     return train, test, AUTHORS, prompt_text
@@ -84,14 +84,14 @@ def chat_text(tokenizer, words, author, authors, with_answer=True):
 
 def greedy(model, tokenizer, prompts, max_new_tokens):
     # The prompts come from the chat template, which already holds the special tokens.
-    from eosfix.realdemo import greedy as batched_greedy
+    from eosfix.diagnostics.realdemo import greedy as batched_greedy
 
     return batched_greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=False)
 
 
 def score(model, tokenizer, prompts, answers, names):
     """(stop_rate, exact_rate, one sample); a stop is judged as in the demo (``eosfix.realdemo.judge``)."""
-    from eosfix.realdemo import judge
+    from eosfix.diagnostics.realdemo import judge
 
     eos = tokenizer.eos_token_id
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
@@ -209,23 +209,21 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
 
 
 def load_model(source):
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     return realmodel.load_model(source)
 
 
 def run(args):
-    import importlib.metadata as metadata
-
     import torch
 
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel, upstream
 
     torch.set_num_threads(args.threads)
     tokenizer, notes = realmodel.load_tokenizer(realmodel.SMOLLM2)
     source = args.model_folder or realmodel.SMOLLM2
     initial = copy.deepcopy(load_model(source).state_dict())
-    versions = {name: _version(metadata, name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
+    versions = {name: upstream.installed(name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
     print(json.dumps({"versions": versions, "notes": notes, "machine": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "args": vars(args)}), flush=True)  # fmt: skip
     records = []
@@ -243,13 +241,6 @@ def run(args):
                           "stop_rate_max": max(stops), "exact_rate_mean": sum(exacts) / len(exacts),
                           "eos_label_coverage": [r["eos_label_coverage"] for r in mine],
                           "versions": versions}), flush=True)  # fmt: skip
-
-
-def _version(metadata, name):
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def main(argv=None):

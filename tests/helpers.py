@@ -1,9 +1,14 @@
-"""What the tests share: an offline tokenizer, a tiny model, version gates, clean environments, subprocesses.
+"""What the tests share: an offline tokenizer, a tiny model, version gates, clean environments, subprocesses,
+the expected labels of the vendor cases, the spec's label cases and TRL's on-policy trainers.
 
-Test modules import from here, never from each other or from ``conftest``; subprocess scripts put this
-directory on ``sys.path`` and import it too, so it imports neither pytest nor hypothesis at the top.
-Nothing here downloads: tokenizers are built in memory from a word list, models from a config.
+Test modules import from here, never from each other or from ``conftest``; the subprocess scripts
+(``*_check.py``) put this directory on ``sys.path`` and import it too, so it imports neither pytest nor
+hypothesis nor eosfix at the top (a vendored copy is judged with nothing of eosfix loaded). Every subprocess
+starts from :func:`clean_env`. Nothing here downloads: tokenizers are built in memory from a word list,
+models from a config.
 """
+
+from __future__ import annotations
 
 import json
 import os
@@ -11,8 +16,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 # Every variable eosfix reads starts with this (eosfix.environment_variables); tox sets EOSFIX_REQUIRE_WHEEL.
 EOSFIX_PREFIX = "EOSFIX_"
@@ -74,6 +81,35 @@ def version_in(distribution, specifier):
     return version is not None and SpecifierSet(specifier).contains(version, prereleases=True)
 
 
+# The ranges below come from eosfix itself, its one source of each: the manifest of the vendor patches and the
+# targets' SUPPORTED. eosfix is imported inside the functions only: the subprocess scripts that import this module
+# judge vendored copies with nothing of eosfix loaded.
+COMPLETION_ONLY_FILE = "trl/trainer/utils.py"  # DataCollatorForCompletionOnlyLM, up to trl 0.19
+
+
+def vendor_patches(package, file=None):
+    """The vendor patches of eosfix's manifest for the installed ``package`` (touching ``file`` when given)."""
+    from eosfix.vendoring import vendor
+
+    version = installed(package)
+    return [
+        patch
+        for patch in vendor.load_manifest()[0]
+        if patch.package == package
+        and (file is None or patch.file == file)
+        and version is not None
+        and patch.versions.contains(version, prereleases=True)
+    ]
+
+
+def in_target_range(module):
+    """Whether the installed release is in ``SUPPORTED`` of the runtime patch's target for ``module``."""
+    from eosfix.targets import load_target
+
+    target = load_target(module)
+    return version_in(target.DISTRIBUTION, target.SUPPORTED)
+
+
 def tiny_model(vocab_size, seed=None):
     """A one-layer random-init LlamaForCausalLM, built from a config (no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -123,7 +159,7 @@ def small_copy(name, destination):
         "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
     }[name]
     # The other files the manifest patches (GKD, GOLD), where this release has them.
-    from eosfix import vendor
+    from eosfix.vendoring import vendor
 
     patched = {p.file.split("/", 1)[1] for p in vendor.load_manifest()[0] if p.package == name}
     files += sorted(f for f in patched - set(files) if (package_dir(name) / f).is_file())
@@ -132,6 +168,37 @@ def small_copy(name, destination):
     for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):
         shutil.copytree(dist_info, destination / dist_info.name)
     return target
+
+
+# The label value the loss ignores (transformers' -100).
+IGNORE = -100
+
+
+# The labels a correct collator gives the cases of ``vendor_check.py``: what ``test_vendor.py`` and the release
+# sweep (``tools/sweep.py``) judge the shim's and the vendored copies' labels by.
+def own_positions(case, row):
+    """The positions of the example's own tokens in its padded row."""
+    n = len(case["texts"][row].split())
+    width = len(case["input_ids"][row])
+    return range(n) if case["padding_side"] == "right" else range(width - n, width)
+
+
+def expected_lm_labels(case):
+    return [
+        [token if j in own_positions(case, i) else IGNORE for j, token in enumerate(ids)]
+        for i, ids in enumerate(case["input_ids"])
+    ]
+
+
+def expected_completion_labels(case):
+    """Prompt and template masked, response and its EOS labelled, padding masked."""
+    labels = []
+    for i, ids in enumerate(case["input_ids"]):
+        words = case["texts"][i].split()
+        response_at = len(words) - 1 - words[::-1].index("Answer:") + 1
+        own = own_positions(case, i)
+        labels.append([token if j in own and j - own.start >= response_at else IGNORE for j, token in enumerate(ids)])
+    return labels
 
 
 def run_python(code, env=None, check=True):
@@ -204,4 +271,135 @@ def require_wheel():
         raise RuntimeError(f"EOSFIX_REQUIRE_WHEEL is set but {pth} is missing: eosfix is not installed from its wheel")
     pytest.skip(
         "eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)", allow_module_level=True
+    )
+
+
+# --- label cases of spec/label_rule.json (test_spec.py, and spec_check.py in fresh interpreters) -------------
+
+SPEC = Path(__file__).resolve().parent.parent / "spec" / "label_rule.json"
+
+
+def load_cases(path: Path = SPEC) -> list[dict[str, Any]]:
+    return json.loads(path.read_text(encoding="utf-8"))["cases"]
+
+
+def tokenizer_for(case: dict[str, Any]):
+    pad = case["pad"]
+    tokenizer = build_tokenizer(
+        pad="pad" if pad == "pad" else "eos" if pad == "eos" else None,
+        padding_side=case["padding_side"],
+        with_attention_mask=case["tokenizer_attention_mask"],
+    )
+    if pad == "unk":
+        tokenizer.pad_token = tokenizer.unk_token
+    return tokenizer
+
+
+def examples_for(case: dict[str, Any], return_tensors: str) -> list[Any]:
+    rows = case["examples"]
+    form = case["form"]
+    if form == "dict+mask":
+        return [{"input_ids": list(row["input_ids"]), "attention_mask": list(row["attention_mask"])} for row in rows]
+    if form == "dict":
+        return [{"input_ids": list(row)} for row in rows]
+    if form == "list":
+        return [list(row) for row in rows]
+    if return_tensors == "pt":
+        import torch
+
+        return [torch.tensor(row) for row in rows]
+    import numpy as np
+
+    return [np.array(row, dtype=np.int64) for row in rows]
+
+
+def completion_collator_class():
+    try:
+        from trl.trainer.utils import DataCollatorForCompletionOnlyLM
+    except ImportError:
+        return None
+    return DataCollatorForCompletionOnlyLM
+
+
+def collate(case: dict[str, Any], return_tensors: str) -> list[list[int]] | None:
+    """The labels the installed collator gives for ``case``, or None when it does not apply here."""
+    if return_tensors == "pt" and not HAS_TORCH:
+        return None
+    tokenizer = tokenizer_for(case)
+    kwargs = {"mlm": False, "pad_to_multiple_of": case["pad_to_multiple_of"], "return_tensors": return_tensors}
+    if case["collator"] == "completion":
+        cls = completion_collator_class()
+        if cls is None:
+            return None
+        kwargs.pop("return_tensors")  # torch only, and absent from its signature in old releases
+        collator = cls(
+            case["response_template"],
+            instruction_template=case["instruction_template"],
+            tokenizer=tokenizer,
+            **kwargs,
+        )
+    else:
+        from transformers import DataCollatorForLanguageModeling
+
+        collator = DataCollatorForLanguageModeling(tokenizer, **kwargs)
+    with warnings.catch_warnings():
+        # trl's deprecation warning (>= 0.17), its "template not found" warning, eosfix's guess.
+        warnings.simplefilter("ignore")
+        labels = collator(examples_for(case, return_tensors))["labels"]
+    return [[int(x) for x in row] for row in labels.tolist()]
+
+
+# --- TRL's on-policy trainers (test_gkd.py, and gkd_check.py in fresh interpreters) --------------------------
+
+
+def gkd_classes():
+    """``(GKDTrainer, GKDConfig)`` where the release keeps them."""
+    if version_in("trl", ">=0.26"):
+        # trl/trainer/gkd_trainer.py only subclasses this one from 0.26.0 (with a FutureWarning) and is gone in 0.29.0.
+        from trl.experimental.gkd import GKDConfig, GKDTrainer
+    else:
+        from trl import GKDConfig, GKDTrainer
+    return GKDTrainer, GKDConfig
+
+
+def biased_generation_config(tok, **options):
+    from transformers import GenerationConfig
+
+    ids = tok.convert_tokens_to_ids
+    bias = {(ids("cat"), ids("yes")): 100.0, (ids("dog"), ids("cat")): 100.0, (ids("yes"), tok.eos_token_id): 100.0}
+    return GenerationConfig(
+        max_new_tokens=6,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        sequence_bias=bias,
+        **options,
+    )
+
+
+def prompt_batch(tok):
+    """Left-padded prompts as DataCollatorForChatML builds them; the second holds an EOS of an earlier turn."""
+    import torch
+
+    prompts = ["the cat", "yes </s> a dog", "no the cat"]
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(map(len, ids))
+    return {
+        "prompts": torch.tensor([[tok.pad_token_id] * (width - len(i)) + i for i in ids]),
+        "prompt_attention_mask": torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids]),
+    }
+
+
+def gold_trainer(tok, tmp_path):
+    from datasets import Dataset
+    from trl.experimental.gold import GOLDConfig, GOLDTrainer
+
+    # Already tokenized: trl 1.8.0 prepares raw text for GOLD with byte offsets that need a ByteLevel tokenizer.
+    ids = tok("the cat yes </s>", add_special_tokens=False)["input_ids"]
+    config = GOLDConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[], use_cpu=True)
+    return GOLDTrainer(
+        model=tiny_model(len(tok), seed=0),
+        teacher_model=tiny_model(len(tok), seed=1),
+        args=config,
+        train_dataset=Dataset.from_dict({"input_ids": [ids, ids]}),
+        processing_class=tok,
     )

@@ -13,7 +13,7 @@ import pytest
 from helpers import build_tokenizer, installed, run_python, tiny_model, version_in
 
 import eosfix
-from eosfix._audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
+from eosfix.diagnostics.audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
 
 # Trainer, DataLoader and model code: torch throughout (tests/conftest.py skips it, with the reason, without torch).
 pytestmark = pytest.mark.requires_torch
@@ -336,7 +336,7 @@ def train_with_callback(tmp_path, callback):
 
 
 def test_callback_warns_on_the_broken_setup(tmp_path, unpatched, caplog):
-    from eosfix.callback import EOSLabelCallback
+    from eosfix.diagnostics.callback import EOSLabelCallback
 
     with caplog.at_level(logging.WARNING, logger="eosfix"), pytest.warns(EOSLabelWarning, match="lost their label"):
         callback = train_with_callback(tmp_path, EOSLabelCallback())
@@ -345,7 +345,7 @@ def test_callback_warns_on_the_broken_setup(tmp_path, unpatched, caplog):
 
 
 def test_callback_strict_raises_before_training(tmp_path, unpatched):
-    from eosfix.callback import EOSLabelCallback
+    from eosfix.diagnostics.callback import EOSLabelCallback
 
     with pytest.raises(EOSLabelError, match="lost their label") as raised:
         train_with_callback(tmp_path, EOSLabelCallback(strict=True))
@@ -353,7 +353,7 @@ def test_callback_strict_raises_before_training(tmp_path, unpatched):
 
 
 def test_callback_is_quiet_when_fixed(tmp_path, unpatched, caplog):
-    from eosfix.callback import EOSLabelCallback
+    from eosfix.diagnostics.callback import EOSLabelCallback
 
     with eosfix.patched(), warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "eosfix"):
         warnings.simplefilter("always")
@@ -364,12 +364,12 @@ def test_callback_is_quiet_when_fixed(tmp_path, unpatched, caplog):
 
 
 def test_package_attribute_stays_the_function():
-    # The audit lives in eosfix._audit, so importing it cannot shadow the function eosfix.audit.
+    # The audit lives in eosfix.diagnostics.audit, so importing it cannot shadow the function eosfix.audit.
     result, _ = run_python(
         """
         import json
-        import eosfix._audit
-        from eosfix._audit import EOSAudit
+        import eosfix.diagnostics.audit
+        from eosfix.diagnostics.audit import EOSAudit
         import eosfix
         print(json.dumps([callable(eosfix.audit), eosfix.audit.__name__]))
         """

@@ -1,11 +1,11 @@
 """``eosfix demo`` in a real process, at a reduced size (the full run is a benchmark, kept out of the suite)."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+from helpers import clean_env
 
 # The demo trains a model: torch throughout (tests/conftest.py skips it, with the reason, without torch).
 pytestmark = pytest.mark.requires_torch
@@ -17,8 +17,7 @@ QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-ev
 
 def demo(*args, code=None, env=None):
     command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.demo"]
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=300)
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=clean_env(**(env or {})), timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def test_text_report_and_clean_stderr(quick_run):
 
 
 def small_args(*extra):
-    from eosfix.demo import _parser
+    from eosfix.diagnostics.demo import _parser
 
     args = _parser().parse_args(
         ["--steps", "6", "--train-size", "32", "--test-size", "8", "--eval-every", "3", *extra]
@@ -64,7 +63,7 @@ def small_args(*extra):
 
 
 def test_same_seed_same_numbers(unpatched):
-    from eosfix.demo import run
+    from eosfix.diagnostics.demo import run
 
     def without_timing(results):
         return {side: {k: v for k, v in record.items() if k != "seconds"} for side, record in results.items()}
@@ -79,7 +78,10 @@ def test_same_seed_same_numbers(unpatched):
 
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
     # find_spec reports a module set to None in sys.modules as missing.
-    code = "import sys; sys.modules['matplotlib'] = None\nfrom eosfix.demo import main\nsys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from eosfix.diagnostics.demo import main\nsys.exit(main(sys.argv[1:]))"
+    )
     proc = demo("--plot", str(tmp_path / "demo.png"), code=code)
     assert proc.returncode == 2
     assert "--plot needs matplotlib" in proc.stderr and "eosfix[plot]" in proc.stderr
@@ -103,7 +105,7 @@ def test_plot(tmp_path):
 @pytest.mark.parametrize("applied", [True, False])
 def test_run_restores_the_patch_state(applied, unpatched):
     import eosfix
-    from eosfix.demo import run
+    from eosfix.diagnostics.demo import run
 
     if applied:
         eosfix.apply()

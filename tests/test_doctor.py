@@ -1,19 +1,17 @@
 """``eosfix doctor`` in a real process: what it reports and how it exits."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
-from helpers import installed
+from helpers import clean_env, installed
 
 
 def doctor(*args, env=None, via=None):
     command = via or [sys.executable, "-m", "eosfix", "doctor"]
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=300)
+    proc = subprocess.run([*command, *args], capture_output=True, text=True, env=clean_env(**(env or {})), timeout=300)
     return proc
 
 

@@ -9,14 +9,28 @@ and the early ones are padded.
 """
 
 import pytest
-from gkd_check import biased_generation_config, gkd_classes, gold_trainer, prompt_batch
-from helpers import build_tokenizer, installed, tiny_model, version_in
+from helpers import (
+    IGNORE,
+    biased_generation_config,
+    build_tokenizer,
+    gkd_classes,
+    gold_trainer,
+    in_target_range,
+    installed,
+    json_reports,
+    prompt_batch,
+    start_without_eosfix,
+    tiny_model,
+    version_in,
+)
 
 import eosfix
+from eosfix.targets import load_target
 
-IGNORE = -100
-GKD_AFFECTED = version_in("trl", ">=0.11,<1.9")
-GOLD_AFFECTED = version_in("trl", ">=0.25,<1.9")
+# The runtime patch's targets say where GKD (trl/trainer/, then trl/experimental/gkd/) and GOLD mask by pad id.
+GKD_AFFECTED = in_target_range("trl.trainer.gkd_trainer") or in_target_range("trl.experimental.gkd.gkd_trainer")
+GOLD_AFFECTED = in_target_range("trl.experimental.gold.gold_trainer")
+FIXED_FROM = load_target("trl.trainer.gkd_trainer").FIXED_FROM  # trl PR #6357 fixed GKD and GOLD upstream
 
 needs_torch = pytest.mark.skipif(installed("torch") is None, reason="torch is not installed in this env")
 needs_affected_gkd = pytest.mark.skipif(
@@ -159,9 +173,14 @@ def test_gkd_training_step_labels_and_attention(tmp_path, unpatched):
     assert prompt_eos.any() and (stock["attention_mask"][:, :width][prompt_eos] == 0).all()
 
 
-@pytest.mark.skipif(not version_in("trl", ">=1.9"), reason="trl < 1.9 has the bug; this checks the fixed releases")
+@pytest.mark.skipif(
+    not version_in("trl", f">={FIXED_FROM}"), reason=f"trl < {FIXED_FROM} has the bug; this checks the fixed releases"
+)
 def test_fixed_trl_releases_are_not_patched(unpatched):
     import importlib
+
+    # is_applied() needs transformers' collator imported; alone, this file imports it nowhere else.
+    import transformers.data.data_collator  # noqa: F401
 
     from eosfix import _patcher
     from eosfix.targets import TARGETS
@@ -226,24 +245,8 @@ def test_gold_generate_on_policy_outputs(pad, tmp_path, unpatched):
 
 def run_gkd_check(pythonpath, *flags):
     """Run gkd_check.py in a fresh interpreter with eosfix switched off; return its JSON report."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).resolve().parent
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EOSFIX_AUTOPATCH")}
-    env["EOSFIX_DISABLE"] = "1"
-    if pythonpath:
-        env["PYTHONPATH"] = str(pythonpath)
-    proc = subprocess.run(
-        [sys.executable, str(tests / "gkd_check.py"), *flags], env=env, cwd=tests, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["eosfix_loaded"] is False
-    return report
+    started = start_without_eosfix("gkd_check.py", *flags, pythonpath=[pythonpath] if pythonpath else ())
+    return json_reports({"gkd_check": started})["gkd_check"]
 
 
 @needs_torch
@@ -255,7 +258,7 @@ def test_vendored_trl_copy_keeps_the_generated_eos(tmp_path, unpatched):
 
     import torch
 
-    from eosfix import vendor
+    from eosfix.vendoring import vendor
 
     source = Path(find_spec("trl").submodule_search_locations[0])
     copy = tmp_path / "vendored" / "trl"

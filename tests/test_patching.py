@@ -5,6 +5,8 @@ JSON line that the test reads.
 """
 
 import logging
+import textwrap
+from pathlib import Path
 
 import pytest
 import wrapt
@@ -13,169 +15,166 @@ from helpers import HAS_TORCH, TENSORS, build_tokenizer, run_python
 import eosfix
 from eosfix import _patcher
 
-# Each scenario script can call probe(): EOS tokens labelled / real EOS tokens
-# in a pad = eos batch collated by the real collator, and state(): what vars()
-# of the collator class holds.
-PRELUDE = """
-import json, sys
-sys.path.insert(0, {tests!r})
+TESTS = str(Path(__file__).resolve().parent)
 
-def probe():
-    from transformers import DataCollatorForLanguageModeling
-    from helpers import TENSORS, build_tokenizer
-    tok = build_tokenizer(pad="eos")
-    collator = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors=TENSORS)
-    batch = collator([tok("the cat </s> yes </s>"), tok("a </s>")])
-    return int((batch["labels"] == tok.eos_token_id).sum())
+# The first lines of every scenario script: probe() collates a pad = eos batch with the real collator and counts
+# the EOS labels (FIXED when every real EOS keeps its label, BROKEN when none does).
+PRELUDE = textwrap.dedent(
+    f"""
+    import json, sys
+    sys.path.insert(0, {TESTS!r})
 
-def state():
-    import wrapt
-    from transformers.data.data_collator import DataCollatorForLanguageModeling as C
-    attr = vars(C)["torch_call"]
-    return {{"wrapped": isinstance(attr, wrapt.FunctionWrapper),
-             "depth": _depth(attr), "original_id": id(_innermost(attr))}}
-
-def _depth(attr):
-    n = 0
-    while hasattr(attr, "__wrapped__"):
-        attr, n = attr.__wrapped__, n + 1
-    return n
-
-def _innermost(attr):
-    while hasattr(attr, "__wrapped__"):
-        attr = attr.__wrapped__
-    return attr
-"""
-
-SCENARIOS = {
-    "import_then_apply": """
-        import transformers.data.data_collator as m
-        original = id(vars(m.DataCollatorForLanguageModeling)["torch_call"])
-        before = probe()
-        applied = eosfix.apply()
-        out = {"before": before, "after": probe(), "applied": applied, "is_applied": eosfix.is_applied(),
-               "same_original": state()["original_id"] == original}
-    """,
-    "apply_then_import": """
-        applied_early = eosfix.apply()
-        loaded_early = "transformers" in sys.modules
-        out = {"applied_early": applied_early, "loaded_early": loaded_early, "after": probe(),
-               "is_applied": eosfix.is_applied()}
-    """,
-    "apply_twice": """
-        eosfix.apply(); eosfix.apply()
-        import transformers
-        eosfix.apply()
-        out = {"after": probe(), "depth": state()["depth"]}
-    """,
-    "revert_twice": """
-        import transformers.data.data_collator as m
-        C = m.DataCollatorForLanguageModeling
-        originals = {n: vars(C)[n] for n in ("torch_call", "numpy_call", "tf_call") if n in vars(C)}
-        eosfix.revert()
-        eosfix.apply(); eosfix.revert(); eosfix.revert()
-        out = {"identity": all(vars(C)[n] is f for n, f in originals.items()), "after": probe(),
-               "is_applied": eosfix.is_applied()}
-    """,
-    "apply_revert_apply": """
-        phases = [probe()]
-        eosfix.apply(); phases.append(probe())
-        eosfix.revert(); phases.append(probe())
-        eosfix.apply(); phases.append(probe())
-        out = {"phases": phases, "depth": state()["depth"]}
-    """,
-    "revert_cancels_pending": """
-        eosfix.apply(); eosfix.revert()
-        out = {"after": probe(), "is_applied": eosfix.is_applied()}
-    """,
-    "autopatch_before_transformers": """
-        import eosfix.autopatch
-        heavy = sorted(m for m in ("torch", "numpy", "transformers", "wrapt", "tensorflow") if m in sys.modules)
-        out = {"heavy": heavy, "after": probe(), "is_applied": eosfix.is_applied()}
-    """,
-    "autopatch_after_transformers": """
-        import transformers
+    def probe():
         from transformers import DataCollatorForLanguageModeling
-        import eosfix.autopatch
-        out = {"after": probe(), "is_applied": eosfix.is_applied(), "tf": "tensorflow" in sys.modules}
-    """,
-}
-
-
-def run_scenario(name, env=None):
-    code = PRELUDE.format(tests=str(__import__("pathlib").Path(__file__).parent)) + "import eosfix\n"
-    code += "\n".join(line[8:] for line in SCENARIOS[name].strip("\n").splitlines())
-    code += "\nprint(json.dumps(out))\n"
-    result, _ = run_python(code, env=env)
-    return result
-
-
+        from helpers import TENSORS, build_tokenizer
+        tok = build_tokenizer(pad="eos")
+        collator = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors=TENSORS)
+        batch = collator([tok("the cat </s> yes </s>"), tok("a </s>")])
+        return int((batch["labels"] == tok.eos_token_id).sum())
+    """
+)
 FIXED, BROKEN = 3, 0  # EOS labels in probe(): two in the first example, one in the second
 
-
-def test_import_then_apply():
-    r = run_scenario("import_then_apply")
-    assert (r["before"], r["after"]) == (BROKEN, FIXED)
-    assert r["applied"] and r["is_applied"] and r["same_original"]
-
-
-def test_apply_then_import_patches_through_the_hook():
-    r = run_scenario("apply_then_import")
-    assert r["applied_early"] is False and r["loaded_early"] is False
-    assert r["after"] == FIXED and r["is_applied"]
-
-
-def test_apply_twice_wraps_once():
-    r = run_scenario("apply_twice")
-    assert r["after"] == FIXED and r["depth"] == 1
+# One scenario runs STEPS in a fresh interpreter, in order, and prints what it saw as one JSON line:
+#   import       import transformers.data.data_collator       apply      eosfix.apply()
+#   import_top   import transformers (lazy: no collator yet)   revert     eosfix.revert()
+#   import_lazy  import transformers, then the collator        autopatch  import eosfix.autopatch
+#   probe        probe() (imports the collator)
+# and, at the end, probe() again and the state of the collator class.
+SCENARIO = textwrap.dedent(
+    """
+    HEAVY = ("torch", "numpy", "transformers", "wrapt", "tensorflow")
+    METHODS = ("torch_call", "numpy_call", "tf_call")
+    NOT_CORE = ("eosfix.diagnostics", "eosfix.vendoring")  # the patch must never load these
 
 
-def test_revert_twice_restores_the_original_functions():
-    r = run_scenario("revert_twice")
-    assert r["identity"] and r["after"] == BROKEN and not r["is_applied"]
+    def collator_class():
+        module = sys.modules.get("transformers.data.data_collator")
+        return None if module is None else module.DataCollatorForLanguageModeling
 
 
-def test_apply_revert_apply_three_phases():
-    r = run_scenario("apply_revert_apply")
-    assert r["phases"] == [BROKEN, FIXED, BROKEN, FIXED] and r["depth"] == 1
+    def chain(attribute):
+        # The __wrapped__ chain of a method attribute, outermost first.
+        found = [attribute]
+        while hasattr(found[-1], "__wrapped__"):
+            found.append(found[-1].__wrapped__)
+        return found
 
 
-def test_revert_before_import_cancels_the_pending_patch():
-    r = run_scenario("revert_cancels_pending")
-    assert r["after"] == BROKEN and not r["is_applied"]
+    import eosfix
+
+    out = {"probes": [], "applies": [], "heavy_before_import": None}
+    originals = None
+    for step in STEPS + ["end"]:
+        if step not in ("apply", "revert", "autopatch") and out["heavy_before_import"] is None:
+            out["heavy_before_import"] = sorted(name for name in HEAVY if name in sys.modules)
+        if step == "import":
+            import transformers.data.data_collator
+        elif step == "import_top":
+            import transformers
+        elif step == "import_lazy":
+            import transformers
+            from transformers import DataCollatorForLanguageModeling
+        elif step == "apply":
+            out["applies"].append([eosfix.apply(), collator_class() is not None])
+        elif step == "revert":
+            eosfix.revert()
+        elif step == "autopatch":
+            import eosfix.autopatch
+        elif step == "probe":
+            out["probes"].append(probe())
+        elif step == "end":
+            out["after"] = probe()
+        cls = collator_class()
+        if cls is not None and originals is None:  # the stock functions, seen at the first import
+            originals = {name: chain(vars(cls)[name])[-1] for name in METHODS if name in vars(cls)}
+
+    attributes = {name: vars(collator_class())[name] for name in originals}
+    out["is_applied"] = eosfix.is_applied()
+    out["depth"] = len(chain(attributes["torch_call"])) - 1
+    out["originals_kept"] = all(chain(attributes[name])[-1] is originals[name] for name in originals)
+    out["unwrapped"] = all(attributes[name] is originals[name] for name in originals)
+    out["diagnostics_loaded"] = sorted(m for m in sys.modules if m.startswith(NOT_CORE))
+    out["tensorflow"] = "tensorflow" in sys.modules
+    print(json.dumps(out))
+    """
+)
+
+# Import, patch and unpatch orderings, each once in a fresh interpreter (ddtrace's habit); True: EOSFIX_DISABLE=1.
+ORDERINGS = [
+    (("import", "probe", "apply"), False),
+    (("apply", "import"), False),
+    (("apply", "apply", "import_top", "apply"), False),
+    (("import", "revert", "apply", "revert", "revert"), False),
+    (("probe", "apply", "probe", "revert", "probe", "apply", "probe"), False),
+    (("apply", "revert"), False),
+    (("autopatch",), False),
+    (("import_lazy", "autopatch"), False),
+    (("autopatch",), True),
+    (("import_lazy", "autopatch"), True),
+]
 
 
-def test_autopatch_before_transformers_imports_nothing_heavy():
-    r = run_scenario("autopatch_before_transformers")
-    assert r["heavy"] == []
-    assert r["after"] == FIXED and r["is_applied"]
+def predicted(steps, disabled):
+    """What a scenario must print, from the switch's contract; and, per apply(), whether the patch was wanted.
+
+    apply() asks for the patch, revert() cancels it, ``import eosfix.autopatch`` applies once (a module runs
+    once), EOSFIX_DISABLE wins over both. Wanted means patched as soon as the collator is imported, and
+    nothing else: one wrapper deep, the stock functions kept under it and put back by revert(), nothing
+    heavy imported before transformers, nothing of the diagnostics ever.
+    """
+    wanted = autopatched = False
+    probes, wanted_at_apply = [], []
+    for step in steps:
+        if step == "apply":
+            wanted = wanted or not disabled
+            wanted_at_apply.append(wanted)
+        elif step == "revert":
+            wanted = False
+        elif step == "autopatch" and not autopatched:
+            autopatched, wanted = True, wanted or not disabled
+        elif step == "probe":
+            probes.append(FIXED if wanted else BROKEN)
+    expected = {
+        "probes": probes,
+        "after": FIXED if wanted else BROKEN,
+        "is_applied": wanted,
+        "depth": int(wanted),
+        "originals_kept": True,
+        "unwrapped": not wanted,
+        "heavy_before_import": [],
+        "diagnostics_loaded": [],
+        "tensorflow": False,
+    }
+    return expected, wanted_at_apply
 
 
-def test_autopatch_after_transformers():
-    r = run_scenario("autopatch_after_transformers")
-    assert r["after"] == FIXED and r["is_applied"] and not r["tf"]
-
-
-@pytest.mark.parametrize("scenario", ["autopatch_before_transformers", "autopatch_after_transformers"])
-def test_eosfix_disable_switches_autopatch_off(scenario):
-    r = run_scenario(scenario, env={"EOSFIX_DISABLE": "1"})
-    assert r["after"] == BROKEN and not r["is_applied"]
+@pytest.mark.parametrize(
+    "steps, disabled", ORDERINGS, ids=["-".join(s) + ("-disabled" if d else "") for s, d in ORDERINGS]
+)
+def test_import_patch_unpatch_ordering(steps, disabled):
+    code = PRELUDE + f"STEPS = {list(steps)!r}\n" + SCENARIO
+    result, _ = run_python(code, env={"EOSFIX_DISABLE": "1"} if disabled else None)
+    expected, wanted_at_apply = predicted(steps, disabled)
+    applies = result.pop("applies")
+    assert result == expected
+    # apply() returns whether the patch is in place now: asked for, and the collator's module imported.
+    assert [returned for returned, _ in applies] == [w and loaded for w, (_, loaded) in zip(wanted_at_apply, applies)]
 
 
 def test_autopatch_never_raises_into_the_program():
-    code = (
-        PRELUDE.format(tests=str(__import__("pathlib").Path(__file__).parent))
-        + """
-import logging
-logging.basicConfig(level=logging.WARNING)
-import eosfix._patcher
-def broken(target, module):
-    raise RuntimeError("simulated eosfix bug")
-eosfix._patcher.patch = broken
-import eosfix.autopatch
-import transformers.data.data_collator
-print(json.dumps({"after": probe()}))
-"""
+    code = PRELUDE + textwrap.dedent(
+        """
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        import eosfix._patcher
+        def broken(target, module):
+            raise RuntimeError("simulated eosfix bug")
+        eosfix._patcher.patch = broken
+        import eosfix.autopatch
+        import transformers.data.data_collator
+        print(json.dumps({"after": probe()}))
+        """
     )
     result, proc = run_python(code)
     assert result["after"] == BROKEN

@@ -40,7 +40,7 @@ def gguf_path():
 
     if importlib.util.find_spec("gguf") is None:
         _missing("gguf is not installed (pip install 'eosfix[real]')")
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     try:
         return realmodel.smollm2_gguf()
@@ -50,7 +50,7 @@ def gguf_path():
 
 @pytest.fixture(scope="session")
 def smollm2(gguf_path):
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     tokenizer, notes = realmodel.load_tokenizer(gguf_path)
     return tokenizer
@@ -95,7 +95,7 @@ def collate(collator, examples):
 
 
 def test_published_tokenizer_has_pad_eos_and_template_closes_turns_with_it(smollm2, gguf_path):
-    from eosfix import realmodel
+    from eosfix.diagnostics import realmodel
 
     published = realmodel.gguf_published(gguf_path)
     assert published["pad_token"] == published["eos_token"] == IM_END
@@ -192,7 +192,7 @@ def test_doctor_tokenizer_json_on_the_gguf(gguf_path):
 def test_demo_missing_model_or_extra_is_one_line_before_training(model, hide, needle):
     # find_spec reports a module set to None in sys.modules as missing.
     hiding = f"sys.modules[{hide!r}] = None\n" if hide else ""
-    code = f"import sys\n{hiding}from eosfix.demo import main\nsys.exit(main(sys.argv[1:]))"
+    code = f"import sys\n{hiding}from eosfix.diagnostics.demo import main\nsys.exit(main(sys.argv[1:]))"
     proc = subprocess.run(
         [sys.executable, "-c", code, "--model", model, "--json"], capture_output=True, text=True, timeout=120
     )

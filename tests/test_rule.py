@@ -11,14 +11,12 @@ import sys
 import warnings
 
 import pytest
-from helpers import HAS_TORCH, TENSORS, build_tokenizer
+from helpers import HAS_TORCH, IGNORE, TENSORS, build_tokenizer
 from hypothesis import given
 from hypothesis import strategies as st
 
 import eosfix
 from eosfix.labels import AmbiguousPaddingWarning, causal_lm_labels, padding_mask
-
-IGNORE = -100
 
 
 def reference_row(ids, mask, width, padding_side, pad_id, eos_id):

@@ -23,24 +23,33 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import clean_env, copy_package, json_reports, start_without_eosfix, version_in
+from helpers import (
+    COMPLETION_ONLY_FILE,
+    IGNORE,
+    clean_env,
+    collate,
+    copy_package,
+    json_reports,
+    load_cases,
+    start_without_eosfix,
+    vendor_patches,
+    version_in,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-from spec_check import collate, load_cases
 
 import eosfix
-from eosfix import vendor
+from eosfix.vendoring import vendor
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 UPSTREAM_PR = REPO / "upstream_pr" / "transformers"
 CASES = load_cases()
-IGNORE = -100
 EOS, PAD, UNK = 2, 3, 0
 PAD_IDS = {"eos": EOS, "pad": PAD, "unk": UNK}
 HAS_TORCH = find_spec("torch") is not None
-TRANSFORMERS_PATCHED = version_in("transformers", ">=4.30.0,<=5.23.0")
-TRL_PATCHED = version_in("trl", ">=0.7.0,<0.20")  # DataCollatorForCompletionOnlyLM exists
+TRANSFORMERS_PATCHED = bool(vendor_patches("transformers"))
+TRL_PATCHED = bool(vendor_patches("trl", COMPLETION_ONLY_FILE))  # DataCollatorForCompletionOnlyLM exists
 
 
 def params(cases):
@@ -307,5 +316,5 @@ def test_upstream_patch_is_the_vendor_patch_for_the_same_code():
         text = path.read_text(encoding="utf-8")
         return [line for line in text[text.index("\n@@") :].splitlines() if not line.startswith("@@")]
 
-    vendor_patch = REPO / "shim" / "eosfix" / "patches" / "transformers-lm-collator-labels-by-position.patch"
+    vendor_patch = REPO / "patches" / "transformers-lm-collator-labels-by-position.patch"
     assert hunks(UPSTREAM_PR / "data_collator-keep-eos-labels.patch") == hunks(vendor_patch)

@@ -1,4 +1,4 @@
-"""The upstream watch (``eosfix.upstream``, in ``eosfix doctor``): newer than the sweep verified? bug still there?"""
+"""The upstream watch (``eosfix.diagnostics.upstream``, in ``eosfix doctor``): newer than verified? bug still there?"""
 
 import json
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import pytest
 from helpers import installed
 
-from eosfix import upstream
+from eosfix.diagnostics import upstream
 
 
 def test_installed_transformers_still_masks_labels_by_value():

@@ -14,16 +14,28 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from helpers import copy_package, installed, json_reports, small_copy, start_without_eosfix, version_in
+from helpers import (
+    COMPLETION_ONLY_FILE,
+    IGNORE,
+    copy_package,
+    expected_completion_labels,
+    expected_lm_labels,
+    installed,
+    json_reports,
+    own_positions,
+    small_copy,
+    start_without_eosfix,
+    vendor_patches,
+)
 from packaging.specifiers import SpecifierSet
 
-from eosfix import vendor
+from eosfix.targets import TARGETS, load_target
+from eosfix.vendoring import vendor
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-TRL_PATCHED = version_in("trl", ">=0.7.0,<0.20")  # DataCollatorForCompletionOnlyLM exists
-TRANSFORMERS_PATCHED = version_in("transformers", ">=4.30.0,<=5.23.0")
-IGNORE = -100
+TRL_PATCHED = bool(vendor_patches("trl", COMPLETION_ONLY_FILE))  # DataCollatorForCompletionOnlyLM exists
+TRANSFORMERS_PATCHED = bool(vendor_patches("transformers"))
 
 needs_transformers_patch = pytest.mark.skipif(
     not TRANSFORMERS_PATCHED, reason="no eosfix patch for this transformers version"
@@ -60,6 +72,37 @@ def test_manifest_entries_point_at_patches_with_dep3_headers():
         path.name: path.read_bytes() for path in (REPO / "patches").iterdir() if path.suffix in (".patch", ".json")
     }
     assert shipped == in_repo
+    # The tables of the patches in README.md and patches/README.md are written from the manifest.
+    sys.path.insert(0, str(REPO / "tools"))
+    compat_table = pytest.importorskip("compat_table", reason="tools/ is not beside tests/ (run from a checkout)")
+    table = compat_table.patch_table()
+    for readme in (REPO / "README.md", REPO / "patches" / "README.md"):
+        text = readme.read_text(encoding="utf-8")
+        assert compat_table.replace_block(text, table, (compat_table.PATCHES_START, compat_table.PATCHES_END)) == text
+
+
+def test_each_vendor_patch_lies_inside_the_supported_range_of_the_runtime_patch():
+    """The two sources of ranges, the manifest (``eosfix vendor``) and the targets' SUPPORTED (the shim), agree.
+
+    A patch's code is patched at run time by the target of the same module; each release the patch is for must
+    be one the target was written for.
+    """
+    targets = {module: load_target(module) for module in TARGETS}
+    without_target = set()
+    for patch in vendor.load_manifest()[0]:
+        target = targets.get(patch.file[: -len(".py")].replace("/", "."))
+        if target is None:
+            without_target.add(patch.file)
+            continue
+        supported = SpecifierSet(target.SUPPORTED)
+        assert patch.package == target.DISTRIBUTION, patch.name
+        assert supported.contains(patch.first, True) and supported.contains(patch.last, True), (
+            patch.name,
+            str(patch.versions),
+            target.SUPPORTED,
+        )
+    # DataCollatorForCompletionOnlyLM has no target of its own: its super().torch_call reaches transformers' one.
+    assert without_target == {COMPLETION_ONLY_FILE}
 
 
 @needs_transformers_patch
@@ -120,7 +163,9 @@ def test_unsupported_versions_name_the_nearest_supported_one(tmp_path, capsys):
     copy = small_copy("transformers", tmp_path)
     init = copy / "__init__.py"
     original = init.read_text(encoding="utf-8")
-    for version, nearest in (("4.29.2", "4.30.0"), ("5.99.0.dev0", "5.23.0")):
+    patches = [patch for patch in vendor.load_manifest()[0] if patch.package == "transformers"]
+    first, last = min(patch.first for patch in patches), max(patch.last for patch in patches)
+    for version, nearest in (("1.0.0", first), ("99.0.0.dev0", last)):
         init.write_text(original.replace(f'__version__ = "{installed("transformers")}"', f'__version__ = "{version}"'))
         status, out = run_vendor(capsys, copy)
         assert status == vendor.EXIT_NO_PATCH
@@ -157,14 +202,16 @@ def test_a_directory_that_is_not_a_package_is_refused(tmp_path, capsys):
 def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, capsys):
     copy = small_copy("trl", tmp_path)
     status, out = run_vendor(capsys, copy)
-    if TRL_PATCHED:
-        assert status == 0 and "trl-completion-only-labels-by-position" in out and ": applied" in out
-    if version_in("trl", ">=0.11,<1.9"):  # GKD (and GOLD from 0.25.0) mask by pad id
-        assert status == 0 and "trl-gkd-on-policy-eos" in out and ": applied" in out
-        assert ("trl-gold-on-policy-eos" in out) == version_in("trl", ">=0.25")
-    elif not TRL_PATCHED:
+    # What the manifest lists for this release: the completion-only collator up to 0.19, GKD (0.11 to 1.8) and
+    # GOLD (0.25 to 1.8), which mask by pad id.
+    expected = {patch.name for patch in vendor_patches("trl")}
+    if expected:
+        assert status == 0
+        assert {line.split(": ")[0].strip() for line in out.splitlines() if line.endswith(": applied")} == expected
+    else:
+        last = max(patch.last for patch in vendor.load_manifest()[0] if patch.package == "trl")
         assert status == vendor.EXIT_NO_PATCH
-        assert "nearest supported version: 1.8.0" in out and "fixed GKD and GOLD upstream" in out
+        assert f"nearest supported version: {last}" in out and "fixed GKD and GOLD upstream" in out
 
 
 @pytest.mark.parametrize("command", [["eosfix", "vendor"], ["eosfix.vendor"]], ids=["eosfix vendor", "module"])
@@ -210,31 +257,6 @@ def runs(tmp_path_factory):
         assert results["patched_trl"]["trl"].startswith(str(trl_copy))
         assert not results["patched_trl"]["transformers"].startswith(str(root))
     return results
-
-
-def own_positions(case, row):
-    """The positions of the example's own tokens in its padded row."""
-    n = len(case["texts"][row].split())
-    width = len(case["input_ids"][row])
-    return range(n) if case["padding_side"] == "right" else range(width - n, width)
-
-
-def expected_lm_labels(case):
-    return [
-        [token if j in own_positions(case, i) else IGNORE for j, token in enumerate(ids)]
-        for i, ids in enumerate(case["input_ids"])
-    ]
-
-
-def expected_completion_labels(case):
-    """Prompt and template masked, response and its EOS labelled, padding masked."""
-    labels = []
-    for i, ids in enumerate(case["input_ids"]):
-        words = case["texts"][i].split()
-        response_at = len(words) - 1 - words[::-1].index("Answer:") + 1
-        own = own_positions(case, i)
-        labels.append([token if j in own and j - own.start >= response_at else IGNORE for j, token in enumerate(ids)])
-    return labels
 
 
 def lm_cases(results, pad):

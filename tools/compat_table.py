@@ -1,4 +1,4 @@
-"""Build the README compatibility table from a tox matrix run.
+"""Build the README tables: compatibility from a tox matrix run, and the vendor patches from their manifest.
 
 Every tox env ends by running ``python -m eosfix doctor --json`` and saving
 its one JSON object as ``{toxworkdir}/compat/{env_name}.json``.  This script
@@ -10,8 +10,15 @@ between ``<!-- compat:start -->`` and ``<!-- compat:end -->`` instead.
 Envs that differ only in wrapt fold into one row; should they disagree, the
 cell names the wrapt version behind each answer rather than hiding it.
 
-Only the standard library is used, so any Python 3.9+ can run it, inside a
-tox env or not.
+With ``--patches`` it prints the table of the vendor patches instead, read
+from ``patches/manifest.json`` by ``eosfix vendor``'s own reader, and
+``--patches --write FILE`` replaces the block between
+``<!-- patches:start -->`` and ``<!-- patches:end -->`` (README.md and
+patches/README.md hold one each), so the tables cannot drift from the
+manifest the command applies.
+
+The compatibility table needs only the standard library, so any Python 3.9+
+can run it, inside a tox env or not; ``--patches`` also needs ``packaging``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ from pathlib import Path
 
 START_MARKER = "<!-- compat:start -->"
 END_MARKER = "<!-- compat:end -->"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".tox" / "compat"
+PATCHES_START, PATCHES_END = "<!-- patches:start -->", "<!-- patches:end -->"
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = REPO / ".tox" / "compat"
+PATCH_DIR = REPO / "shim" / "eosfix" / "vendoring" / "patches"
 REQUIRED_KEYS = ("transformers", "affected", "fixed")
 
 
@@ -119,15 +129,28 @@ def build_table(reports: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text: str, table: str) -> str:
-    """Put *table* between the compat markers of *text*."""
-    start = text.find(START_MARKER)
-    end = text.find(END_MARKER)
+def patch_table(patch_dir: Path = PATCH_DIR) -> str:
+    """Return the Markdown table of the vendor patches in *patch_dir*'s manifest, in the manifest's order."""
+    if str(REPO / "shim") not in sys.path:
+        sys.path.insert(0, str(REPO / "shim"))
+    from eosfix.vendoring.vendor import load_manifest
+
+    patches, _ = load_manifest(patch_dir)
+    lines = ["| patch | package | releases | what it patches |", "|---|---|---|---|"]
+    lines += [f"| `{p.name}` | {p.package} | {p.first} – {p.last} | {p.code} |" for p in patches]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, table: str, markers: tuple[str, str] = (START_MARKER, END_MARKER)) -> str:
+    """Put *table* between the *markers* (by default the compat markers) of *text*."""
+    start_marker, end_marker = markers
+    start = text.find(start_marker)
+    end = text.find(end_marker)
     if start == -1 or end == -1 or end < start:
-        raise CompatError(f"markers {START_MARKER} ... {END_MARKER} not found in order")
-    if text.find(START_MARKER, start + 1) != -1 or text.find(END_MARKER, end + 1) != -1:
-        raise CompatError("compat markers appear more than once")
-    head = text[: start + len(START_MARKER)]
+        raise CompatError(f"markers {start_marker} ... {end_marker} not found in order")
+    if text.find(start_marker, start + 1) != -1 or text.find(end_marker, end + 1) != -1:
+        raise CompatError(f"markers {start_marker} ... {end_marker} appear more than once")
+    head = text[: start + len(start_marker)]
     return f"{head}\n{table}{text[end:]}"
 
 
@@ -150,19 +173,25 @@ def main(argv: list[str] | None = None) -> int:
         "--write",
         type=Path,
         metavar="FILE",
-        help="replace the table between the compat markers in FILE instead of printing",
+        help="replace the table between the compat (with --patches: patches) markers in FILE instead of printing",
+    )
+    parser.add_argument(
+        "--patches", action="store_true", help="the table of the vendor patches, from patches/manifest.json"
     )
     args = parser.parse_args(argv)
 
     try:
-        reports = load_reports(args.dir, args.exclude)
-        table = build_table(reports)
-        print(f"compat_table: {len(reports)} env(s): {', '.join(reports)}", file=sys.stderr)
+        if args.patches:
+            table, markers = patch_table(), (PATCHES_START, PATCHES_END)
+        else:
+            reports = load_reports(args.dir, args.exclude)
+            table, markers = build_table(reports), (START_MARKER, END_MARKER)
+            print(f"compat_table: {len(reports)} env(s): {', '.join(reports)}", file=sys.stderr)
         if args.write is None:
             sys.stdout.write(table)
             return 0
         text = args.write.read_text(encoding="utf-8")
-        updated = replace_block(text, table)
+        updated = replace_block(text, table, markers)
     except (CompatError, OSError) as exc:
         print(f"compat_table: {exc}", file=sys.stderr)
         return 1

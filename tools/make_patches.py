@@ -10,7 +10,8 @@ transformers' collator, which the upstream PR's tests read.
 
 Each DIR is an installed package directory (e.g. .tox/<env>/lib/python3.11/site-packages/transformers) of
 a release of that shape: transformers 5.x (torch_call, numpy_call), transformers 4.x (tf_call), trl 0.7-0.12
-and trl 0.13-0.19.
+and trl 0.13-0.19. Each DIR's version must lie in the range patches/manifest.json gives the patch made from it
+(read with ``eosfix vendor``'s own reader), and every patch written must be named there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PATCHES = REPO / "shim" / "eosfix" / "patches"
+PATCHES = REPO / "shim" / "eosfix" / "vendoring" / "patches"
 UPSTREAM = REPO / "upstream_pr" / "transformers" / "data_collator-keep-eos-labels.patch"
 UPSTREAM_CASES = REPO / "upstream_pr" / "transformers" / "eos_label_cases.json"
 
@@ -179,23 +180,38 @@ def _with_header(name: Path, diff: str) -> str:
     return header + diff
 
 
+def _check_sources(sources: dict[Path, Path]) -> None:
+    """Each patch is in the manifest, and the release it is made from lies in the manifest's range for it."""
+    sys.path.insert(0, str(REPO / "shim"))
+    from eosfix.vendoring.vendor import load_manifest, read_version
+
+    by_name = {patch.name: patch for patch in load_manifest(PATCHES)[0]}
+    for path, directory in sources.items():
+        patch = by_name.get(path.name)
+        if patch is None:
+            raise SystemExit(f"make_patches: {path.name} is not in {PATCHES / 'manifest.json'}")
+        version = read_version(directory, patch.package)
+        if not patch.versions.contains(version, prereleases=True):
+            raise SystemExit(
+                f"make_patches: {directory} holds {patch.package} {version}, outside {patch.versions}, the range "
+                f"{PATCHES / 'manifest.json'} gives {path.name}; pass a release of that shape"
+            )
+
+
 def main(argv: list[str]) -> int:
     tf5, tf4, trl07, trl013 = (Path(arg) for arg in argv)
     collator = "data/data_collator.py"
     both = [_collator_block("clone"), _collator_block("np.copy")]
-    outputs = {
-        PATCHES / "transformers-lm-collator-labels-by-position.patch": _diff(tf5, collator, both, "transformers/"),
-        PATCHES / "transformers-lm-collator-labels-by-position-tf.patch": _diff(
-            tf4, collator, [_tf_block()], "transformers/"
-        ),
-        PATCHES / "trl-completion-only-labels-by-position-0.7.patch": _diff(
-            trl07, "trainer/utils.py", [_trl_block()], "trl/"
-        ),
-        PATCHES / "trl-completion-only-labels-by-position-0.13.patch": _diff(
-            trl013, "trainer/utils.py", [_trl_block()], "trl/"
-        ),
-        UPSTREAM: _diff(tf5, collator, both, "src/transformers/"),
+    # patch -> (the release it is made from, the file, the code blocks, the path prefix of the diff)
+    made = {
+        "transformers-lm-collator-labels-by-position.patch": (tf5, collator, both, "transformers/"),
+        "transformers-lm-collator-labels-by-position-tf.patch": (tf4, collator, [_tf_block()], "transformers/"),
+        "trl-completion-only-labels-by-position-0.7.patch": (trl07, "trainer/utils.py", [_trl_block()], "trl/"),
+        "trl-completion-only-labels-by-position-0.13.patch": (trl013, "trainer/utils.py", [_trl_block()], "trl/"),
     }
+    _check_sources({PATCHES / name: source[0] for name, source in made.items()})
+    outputs = {PATCHES / name: _diff(*source) for name, source in made.items()}
+    outputs[UPSTREAM] = _diff(tf5, collator, both, "src/transformers/")
     for path, diff in outputs.items():
         path.write_text(_with_header(path, diff), encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")

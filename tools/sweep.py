@@ -15,7 +15,7 @@ newest above the supported range included) and every trl release 0.7.0 to 0.19.1
 Results go to ``docs/sweep.csv`` (one row per release, written after each row, so a stopped sweep resumes
 where it stopped); a row is redone when eosfix's rule or patches changed since it ran (the ``eosfix`` column
 fingerprints them). The summary between ``<!-- sweep:start -->`` and ``<!-- sweep:end -->`` in README.md
-and ``shim/eosfix/_verified.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
+and ``shim/eosfix/diagnostics/_verified.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
 
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
     python tools/sweep.py transformers==4.36.2        # one release (redone)
@@ -49,15 +49,15 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 CSV_PATH = REPO / "docs" / "sweep.csv"
 README = REPO / "README.md"
-VERIFIED_PY = REPO / "shim" / "eosfix" / "_verified.py"
+VERIFIED_PY = REPO / "shim" / "eosfix" / "diagnostics" / "_verified.py"
 START_MARKER, END_MARKER = "<!-- sweep:start -->", "<!-- sweep:end -->"
 FIELDS = ("package", "release", "with", "shape", "masks_by_value", "affected", "shim_fixed", "vendor_fixed",
           "seconds", "eosfix", "note")  # fmt: skip
-RANGES = {"transformers": (Version("4.30.0"), Version("5.23.0")), "trl": (Version("0.7.0"), Version("0.19.1"))}
-# The transformers code shapes around the masking line (docs/versions.md, /work/shared/VERSIONS.md).
+# The collator each package's rows are about, by the file its vendor patches touch in patches/manifest.json.
+COLLATOR_FILES = {"transformers": "transformers/data/data_collator.py", "trl": "trl/trainer/utils.py"}
+# The transformers code shapes around the masking line (docs/versions.md).
 TRANSFORMERS_SHAPES = (("A", "<4.37"), ("B", "<4.50"), ("C", "<4.53"), ("D", "<4.57"), ("E", "<5.0"),
                        ("F", "<5.19"), ("G", ""))  # fmt: skip
-TRL_SHAPES = (("0.7", "<0.13"), ("0.13", ""))  # the two trl patches of patches/manifest.json
 # Extra pins (docs/versions.md). trl 0.9.x imports rich without declaring it; installing it for every trl row
 # costs nothing and keeps one recipe. The fallbacks are tried in turn when the first install or probe fails:
 # numpy<2 for releases that break on numpy 2, and pyarrow 25.0.1, the newest that imports on numpy 1.x.
@@ -69,7 +69,6 @@ FALLBACK = ["numpy<2", "pyarrow==25.0.1"]
 # accelerate of the time and pyarrow 20.0.0, the newest with PyExtensionType, on numpy 1.x, plus the peft of
 # the time: trl 0.7.3 and 0.7.4 annotate SFTTrainer with PeftConfig and raise NameError on import without peft.
 OLD_HUB_FALLBACK = ["accelerate==0.24.1", "peft==0.6.2", "numpy<2", "pyarrow==20.0.0"]
-IGNORE = -100
 _csv_lock = threading.Lock()
 
 
@@ -107,26 +106,47 @@ def pypi_releases(package: str) -> dict[Version, str]:
     }
 
 
+def collator_patches(package: str) -> list:
+    """The vendor patches of ``package``'s collator, from patches/manifest.json (``main`` puts shim/ on sys.path)."""
+    from eosfix.vendoring.vendor import load_manifest
+
+    return [patch for patch in load_manifest()[0] if patch.file == COLLATOR_FILES[package]]
+
+
+def ranges() -> dict[str, tuple[Version, Version]]:
+    """(first, last) release of each package's rows: the span of its collator's vendor patches."""
+    return {
+        package: (min(p.first for p in collator_patches(package)), max(p.last for p in collator_patches(package)))
+        for package in COLLATOR_FILES
+    }
+
+
 def shape_of(package: str, version: Version) -> str:
-    for name, specifier in TRANSFORMERS_SHAPES if package == "transformers" else TRL_SHAPES:
-        if not specifier or version in SpecifierSet(specifier):
-            return name
+    if package == "transformers":
+        for name, specifier in TRANSFORMERS_SHAPES:
+            if not specifier or version in SpecifierSet(specifier):
+                return name
+    # trl: one code shape per patch of DataCollatorForCompletionOnlyLM, named by its first minor release.
+    for patch in collator_patches(package):
+        if patch.versions.contains(version, prereleases=True):
+            return f"{patch.first.major}.{patch.first.minor}"
     raise AssertionError(version)
 
 
 def plan(transformers_releases, trl_releases):
     """(package, release, paired transformers or None) for every row of the sweep."""
-    low, high = RANGES["transformers"]
+    spans = ranges()
+    low, high = spans["transformers"]
     rows = [("transformers", v, None) for v in sorted(transformers_releases) if low <= v <= high]
     above = [v for v in transformers_releases if v > high]
     if above:
         rows.append(("transformers", max(above), None))
-    low, high = RANGES["trl"]
+    low, high = spans["trl"]
     for version in sorted(v for v in trl_releases if low <= v <= high):
         released = trl_releases[version]
         # The transformers current when this trl came out: the release trl was written and tested against.
         candidates = [
-            v for v, when in transformers_releases.items() if when <= released and v <= RANGES["transformers"][1]
+            v for v, when in transformers_releases.items() if when <= released and v <= spans["transformers"][1]
         ]
         rows.append(("trl", version, max(candidates)))
     return rows
@@ -147,7 +167,7 @@ def labels_ok(case, expected):
 
 def judge(package, probe, vendor_status, vendor_out, vendored):
     """(affected, shim_fixed, vendor_fixed, note) from the probe and the vendored run."""
-    from test_vendor import expected_completion_labels, expected_lm_labels
+    from helpers import expected_completion_labels, expected_lm_labels
 
     stock, shim = probe["stock"], probe["shim"]
     problems = []
@@ -332,7 +352,7 @@ def newest_verified(rows, package, planned):
             last = version
         elif not (row is not None and row.get("note", "").startswith("cannot be installed")):
             break
-    return (str(RANGES[package][0]), str(last)) if last else None
+    return (str(ranges()[package][0]), str(last)) if last else None
 
 
 def write_outputs(rows: dict, planned=None) -> None:
@@ -341,7 +361,7 @@ def write_outputs(rows: dict, planned=None) -> None:
     pattern = re.compile(re.escape(START_MARKER) + ".*?" + re.escape(END_MARKER), re.DOTALL)
     if pattern.search(text):
         README.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
-    verified = {p: newest_verified(rows, p, planned or ()) for p in RANGES}
+    verified = {p: newest_verified(rows, p, planned or ()) for p in COLLATOR_FILES}
     if verified:
         old = VERIFIED_PY.read_text(encoding="utf-8")
         spans = {p: f'("{v[0]}", "{v[1]}")' if v else "None" for p, v in verified.items()}
@@ -379,7 +399,7 @@ def main(argv=None) -> int:
         todo = [t for t in todo if rows.get((t[0], str(t[1])), {}).get("eosfix") != current or
                 not rows[(t[0], str(t[1]))].get("shim_fixed")]  # fmt: skip
     # Alternate the packages, so a sweep stopped early has covered both.
-    by_package = [[t for t in todo if t[0] == name] for name in RANGES]
+    by_package = [[t for t in todo if t[0] == name] for name in COLLATOR_FILES]
     todo = [t for pair in itertools.zip_longest(*by_package) for t in pair if t is not None]
     print(f"{len(todo)} rows to run, {args.jobs} at a time", flush=True)
     exclude_newer = tox_exclude_newer()

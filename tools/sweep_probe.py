@@ -2,7 +2,7 @@
 
     python sweep_probe.py transformers|trl TESTS_DIR
 
-Prints one JSON object: the doctor's report (``eosfix.doctor.diagnose()``, what ``eosfix doctor --json``
+Prints one JSON object: the doctor's report (``eosfix.diagnostics.doctor.diagnose()``, what ``eosfix doctor --json``
 prints), the code shape of the collator, and the labels of ``tests/vendor_check.py``'s cases, stock (eosfix
 reverted) and with the shim applied. The vendored copy is judged afterwards in a separate interpreter with no
 eosfix loaded (``vendor_check.py`` itself), so this file never touches it.
@@ -29,7 +29,7 @@ def main():
     from transformers.data.data_collator import DataCollatorForLanguageModeling
 
     import eosfix
-    from eosfix import doctor, upstream
+    from eosfix.diagnostics import doctor, upstream
 
     eosfix.revert()
     owner = vars(DataCollatorForLanguageModeling)

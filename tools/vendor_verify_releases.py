@@ -26,19 +26,18 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from eosfix import vendor
-
-FIRST_RELEASE_CHECKED = {"transformers": Version("4.30.0"), "trl": Version("0.7.0")}
+from eosfix.vendoring import vendor
 
 
-def releases(package):
-    """Every release of ``package`` on PyPI from the first one the patches cover on."""
+def releases(package, patches):
+    """Every release of ``package`` on PyPI from the first one its ``patches`` cover on."""
+    first = min(patch.first for patch in patches if patch.package == package)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "index", "versions", package], capture_output=True, text=True, check=True
     )
     line = next(text for text in proc.stdout.splitlines() if text.startswith("Available versions:"))
     versions = [Version(v.strip()) for v in line.split(":", 1)[1].split(",")]
-    return sorted(v for v in versions if v >= FIRST_RELEASE_CHECKED[package] and not v.is_prerelease)
+    return sorted(v for v in versions if v >= first and not v.is_prerelease)
 
 
 def pristine_file(package, version, patch_file, cache):
@@ -103,7 +102,7 @@ def main(argv=None):
     if args.requirements:
         wanted = [(name, Version(version)) for name, version in (r.split("==") for r in args.requirements)]
     else:
-        wanted = [(name, version) for name in ("transformers", "trl") for version in releases(name)]
+        wanted = [(name, version) for name in ("transformers", "trl") for version in releases(name, patches)]
     cache = args.cache or Path(tempfile.mkdtemp(prefix="eosfix-wheels-"))
     failures = 0
     for name, version in wanted:

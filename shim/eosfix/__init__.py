@@ -72,12 +72,12 @@ __all__ = [
 # runs this module, and must stay within a few milliseconds.
 _LAZY = {
     "restore_eos_labels": "eosfix.labels",
-    "audit": "eosfix._audit",
-    "EOSAudit": "eosfix._audit",
-    "EOSLabelError": "eosfix._audit",
-    "EOSLabelWarning": "eosfix._audit",
+    "audit": "eosfix.diagnostics.audit",
+    "EOSAudit": "eosfix.diagnostics.audit",
+    "EOSLabelError": "eosfix.diagnostics.audit",
+    "EOSLabelWarning": "eosfix.diagnostics.audit",
     # It subclasses transformers' TrainerCallback.
-    "EOSLabelCallback": "eosfix.callback",
+    "EOSLabelCallback": "eosfix.diagnostics.callback",
     # Processes that do not inherit this one's environment (Ray, multi-node launchers).
     "env_vars": "eosfix.cluster",
     "ray_runtime_env": "eosfix.cluster",

@@ -3,9 +3,9 @@
 import sys
 
 COMMANDS = {
-    "doctor": ("eosfix.doctor", "is this environment affected, and does eosfix fix it?"),
-    "vendor": ("eosfix.vendor", "patch a vendored copy of transformers or trl"),
-    "demo": ("eosfix.demo", "train a tiny model stock and with eosfix: only the fixed one learns to stop"),
+    "doctor": ("eosfix.diagnostics.doctor", "is this environment affected, and does eosfix fix it?"),
+    "vendor": ("eosfix.vendoring.vendor", "patch a vendored copy of transformers or trl"),
+    "demo": ("eosfix.diagnostics.demo", "train a tiny model stock and with eosfix: only the fixed one learns to stop"),
 }
 
 

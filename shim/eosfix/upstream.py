@@ -1,88 +1,10 @@
-"""Watch upstream: is the installed transformers or trl newer than the sweep verified, and is the bug still there?
+"""``eosfix.upstream`` moved to :mod:`eosfix.diagnostics.upstream`; this path gives the same module."""
 
-``tools/sweep.py`` runs every release of transformers and trl in eosfix's range through the shim and the vendor
-patches and writes the newest release it verified to ``eosfix/_verified.py``. For an installed release newer than
-that, nobody has run eosfix against it yet; what can be said without a run is whether upstream still masks labels
-by value (the line ``labels[labels == ...pad_token_id] = -100`` in ``DataCollatorForLanguageModeling``), read from
-the installed source.
-"""
+from typing import TYPE_CHECKING
 
-from __future__ import annotations
+from eosfix._moved import alias
 
-import re
-from importlib import metadata
-from importlib.util import find_spec
-from pathlib import Path
+if TYPE_CHECKING:
+    from eosfix.diagnostics.upstream import *  # noqa: F403
 
-from eosfix._verified import VERIFIED
-
-# The masking line in every release 4.30.0 to 5.23.0 (torch_call, numpy_call, and tf.where in 4.x tf_call).
-VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_id")
-# The collator source files, read without importing the packages (importing transformers costs seconds).
-SOURCES = {"transformers": "data/data_collator.py", "trl": "trainer/utils.py"}
-CLASSES = {"transformers": "DataCollatorForLanguageModeling", "trl": "DataCollatorForCompletionOnlyLM"}
-
-
-def _release(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
-
-
-def class_source(distribution: str) -> str | None:
-    """The source of the collator class ``CLASSES[distribution]`` in the installed package, or None."""
-    spec = find_spec(distribution)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / SOURCES[distribution]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    start = re.search(rf"^class {CLASSES[distribution]}\b", text, re.MULTILINE)
-    if start is None:
-        return None
-    end = re.search(r"^(?:class |def |@)", text[start.end() :], re.MULTILINE)
-    return text[start.start() : start.end() + end.start()] if end else text[start.start() :]
-
-
-def masking_lines(source: str) -> list[str]:
-    """The lines of ``source`` that mask labels by the pad id's value."""
-    return [line.strip() for line in source.splitlines() if VALUE_MASKING.search(line)]
-
-
-def check() -> dict:
-    """Per package: installed version, newest verified, newer?, needs a sweep?, and transformers' masking lines.
-
-    For trl only ``DataCollatorForCompletionOnlyLM`` matters; it inherits the masking from transformers (the
-    line is not in its own source), and trl 0.20.0 removed it, so a newer trl without it needs no run.
-    """
-    report = {}
-    for distribution, span in VERIFIED.items():
-        newest = span[1] if span else None  # None: the sweep has verified no release of it yet
-        try:
-            installed = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            continue
-        newer = newest is None or _release(installed) > _release(newest)
-        entry = {"installed": installed, "newest_verified": newest, "newer": newer}
-        source = class_source(distribution)
-        entry["has_collator"] = source is not None
-        # Only a newer release that still has the collator is something the sweep has not run yet.
-        entry["needs_sweep"] = newer and source is not None
-        if distribution == "transformers" and source is not None:
-            entry["value_masking_lines"] = masking_lines(source)
-        if not newer:
-            entry["note"] = "verified by the release sweep"
-        elif source is None:
-            entry["note"] = f"newer than the sweep verified, but it has no {CLASSES[distribution]}: nothing to verify"
-        elif distribution == "transformers" and not entry["value_masking_lines"]:
-            entry["note"] = (
-                "newer than the sweep verified, and the collator no longer masks labels by the pad id's value: "
-                "upstream may have fixed the bug; check the live probe"
-            )
-        else:
-            entry["note"] = (
-                f"newer than the sweep verified ({newest or 'no release yet'}); the collator still masks by value: "
-                "trust the live probe, and rerun tools/sweep.py"
-            )
-        report[distribution] = entry
-    return report
+alias(__name__, "eosfix.diagnostics.upstream")

@@ -34,7 +34,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from eosfix._api import is_applied
+from eosfix._api import is_applied  # not `from eosfix`: the package imports this module lazily
 from eosfix.labels import IGNORE_INDEX
 
 __all__ = ["EOSAudit", "EOSLabelError", "EOSLabelWarning", "audit", "count_eos_labels"]
