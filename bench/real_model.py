@@ -15,7 +15,9 @@ variants (stock, then eosfix from the same weights and data order) and several s
   trl 0.19.1 + transformers 4.52.4; both need ``--model-folder``.
 * ``sft-lora``: trl 0.9.6 ``SFTTrainer(model, train_dataset=..., dataset_text_field="text", max_seq_length=...,
   peft_config=LoraConfig(...))`` with its default collator (the Japanese seed's Gemma quotes recipe, SmolLM2 in
-  place of Gemma); peft==0.11.1.
+  place of Gemma: LoRA r=8 on the seven projections of the tutorial, right padding as SFTTrainer advises;
+  with transformers 4.42's left padding the LoRA gradients blew up to 1e6-1e15); peft==0.11.1. LoRA learns
+  more slowly than a full fine-tune: 60 steps at lr 1e-3.
 
 Run ``convert`` once in an env with transformers >= 4.53 (older ones cannot read the GGUF weights): it writes a
 plain HF folder (about 540 MB, outside the repository) that every recipe then reads with ``--model-folder``.
@@ -25,7 +27,7 @@ special tokens.
     python bench/real_model.py convert /tmp/smollm2-hf
     python bench/real_model.py run trainer-lm --model-folder /tmp/smollm2-hf --seeds 0 1 2
     python bench/real_model.py run completion-only --model-folder /tmp/smollm2-hf --seeds 0 1 2
-    python bench/real_model.py run sft-lora --model-folder /tmp/smollm2-hf --seeds 0 1 2 --lr 1e-3  # LoRA
+    python bench/real_model.py run sft-lora --model-folder /tmp/smollm2-hf --seeds 0 1 2 --steps 60 --lr 1e-3
 """
 
 import argparse
@@ -170,8 +172,9 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
 
             # The Gemma quotes tutorial's format and LoRA settings, SmolLM2 in place of Gemma.
             texts = [f"Quote: {' '.join(w)}\nAuthor: {' '.join(authors[a])}{tokenizer.eos_token}" for w, a in train]
-            lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"],
-                              task_type="CAUSAL_LM")  # fmt: skip
+            projections = ["q_proj", "o_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "down_proj"]
+            lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=projections, task_type="CAUSAL_LM")
+            tokenizer.padding_side = "right"  # what SFTTrainer 0.9.6 warns to set (the GGUF reader of 4.42 gives left)
             trainer = SFTTrainer(
                 model=model,
                 tokenizer=tokenizer,
