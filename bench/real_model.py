@@ -151,7 +151,7 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
             trainer = Trainer(model=model, args=training_args(output_dir, args, seed), train_dataset=dataset,
                               data_collator=collator)  # fmt: skip
             prompts = [prompt_text(w) for w, _ in test]
-            answers = [" " + " ".join(authors[a]) for _, a in test]
+            lead = " "  # the answer follows "Author:" after a space
         elif recipe == "completion-only":
             from trl import DataCollatorForCompletionOnlyLM
 
@@ -165,7 +165,7 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
             trainer = Trainer(model=model, args=training_args(output_dir, args, seed), train_dataset=dataset,
                               data_collator=collator)  # fmt: skip
             prompts = [chat_text(tokenizer, w, a, authors, with_answer=False) for w, a in test]
-            answers = [" ".join(authors[a]) for _, a in test]
+            lead = ""  # the answer is the whole assistant turn
         elif recipe == "sft-lora":
             from peft import LoraConfig
             from trl import SFTTrainer
@@ -185,14 +185,15 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
                 args=training_args(output_dir, args, seed),
             )
             prompts = [f"Quote: {' '.join(w)}\nAuthor:" for w, _ in test]
-            answers = [" " + " ".join(authors[a]) for _, a in test]
+            lead = " "
         else:
             raise SystemExit(f"unknown recipe {recipe}")
         report = eosfix.audit(trainer, batches=2)
         trainer.train()
     train_seconds = time.perf_counter() - start
-    # Every author's name written as this recipe writes an answer (after a space, or alone in a chat turn).
-    names = [answers[0].replace(" ".join(authors[test[0][1]]), " ".join(name)) for name in authors]
+    # Every author's name as this recipe writes an answer; the right one for each held-out quote.
+    names = [lead + " ".join(name) for name in authors]
+    answers = [names[a] for _, a in test]
     stop_rate, exact_rate, sample = score(trainer.model, tokenizer, prompts, answers, names)
     return {
         "recipe": recipe,
