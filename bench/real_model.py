@@ -92,8 +92,8 @@ def greedy(model, tokenizer, prompts, max_new_tokens):
 
 
 def score(model, tokenizer, prompts, answers, names):
-    """(stop_rate, exact_rate, one sample); a stop is judged as in the demo (``eosfix.realdemo.judge``)."""
-    from eosfix.diagnostics.realdemo import judge
+    """(stop_rate, exact_rate, one sample); a stop is judged as in the demo (``eosfix.diagnostics.quotes.judge``)."""
+    from eosfix.diagnostics.quotes import judge
 
     eos = tokenizer.eos_token_id
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731

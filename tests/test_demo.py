@@ -124,8 +124,8 @@ def test_run_restores_the_patch_state(applied, unpatched):
         ([5, 6, 1, 1, 1, 1, 9], (False, False, True)),  # EOS four tokens late
     ],
 )
-def test_real_demo_judges_a_stop_by_the_name_the_model_said(ids, expected):
+def test_demos_judge_a_stop_by_the_name_the_model_said(ids, expected):
     """Real tokenizers give names different lengths: a stop is an EOS after the name the model said."""
-    from eosfix.realdemo import judge
+    from eosfix.diagnostics.quotes import judge
 
     assert judge(ids, answer=[5, 6], names=[[5, 6], [7], [8, 8, 8]], eos=9, slack=3) == expected

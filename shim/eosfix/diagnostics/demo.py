@@ -30,6 +30,7 @@ from eosfix.diagnostics.quotes import (
     DemoError,
     build_data,
     fit,
+    judge,
     prompt_text,
     training_text,
 )
@@ -101,17 +102,13 @@ def greedy(model, tokenizer, prompts, max_new_tokens):
 
 def score(model, tokenizer, test):
     """(stop_rate, exact_rate, author_rate, generations) on the held-out quotes."""
-    eos = tokenizer.eos_token
-    answer_length = 2
-    generations = greedy(model, tokenizer, [prompt_text(w) for w, _ in test], answer_length + EXTRA_TOKENS + 1)
-    stops = exact = right_author = 0
-    for tokens, (_, author) in zip(generations, test):
-        # A stop is an EOS after a name's worth of tokens, and at most EXTRA_TOKENS late.
-        first_eos = tokens.index(eos) if eos in tokens else -1
-        stops += answer_length <= first_eos <= answer_length + EXTRA_TOKENS
-        exact += tokens[: answer_length + 1] == [*AUTHORS[author], eos]
-        right_author += tokens[:answer_length] == list(AUTHORS[author])
-    return stops / len(test), exact / len(test), right_author / len(test), generations
+    names = [list(name) for name in AUTHORS]  # every name is two word tokens here
+    generations = greedy(model, tokenizer, [prompt_text(w) for w, _ in test], 2 + EXTRA_TOKENS + 1)
+    judged = [
+        judge(tokens, names[author], names, tokenizer.eos_token) for tokens, (_, author) in zip(generations, test)
+    ]
+    stops, exact, right_author = (sum(column) / len(test) for column in zip(*judged))
+    return stops, exact, right_author, generations
 
 
 def train_once(name, tokenizer, train_texts, test, args, progress):

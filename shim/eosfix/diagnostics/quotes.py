@@ -134,3 +134,16 @@ def fit(name, model, tokenizer, examples, test, args, progress, score, shown):
         ],
     }
     return record, losses
+
+
+def judge(ids, answer, names, eos, slack=EXTRA_TOKENS):
+    """(stopped, exact, right_author) for one generation ``ids`` against the right ``answer`` (token lists).
+
+    A stop is an EOS after a name's worth of tokens, at most ``slack`` late, in both demos; a real tokenizer
+    gives names different lengths, so the name's worth is that of the name the model said (one of ``names``),
+    or of the right answer when it said none.
+    """
+    first_eos = ids.index(eos) if eos in ids else -1
+    said = next((name for name in names if ids[: len(name)] == name), answer)
+    stopped = len(said) <= first_eos <= len(said) + slack
+    return stopped, ids[: len(answer) + 1] == [*answer, eos], ids[: len(answer)] == answer

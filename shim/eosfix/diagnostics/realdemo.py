@@ -13,7 +13,7 @@ import copy
 import time
 
 from eosfix.diagnostics import realmodel
-from eosfix.diagnostics.quotes import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, prompt_text
+from eosfix.diagnostics.quotes import AUTHORS, EXTRA_TOKENS, DemoError, build_data, fit, judge, prompt_text
 
 # A few full fine-tuning steps are enough on a pretrained model; each step costs about 1-3 s on 2 cores.
 DEFAULTS = {"steps": 30, "batch_size": 8, "lr": 2e-4, "train_size": 240, "test_size": 40}
@@ -55,19 +55,6 @@ def greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=True):
                 outputs[i] = row[width:]
     model.train()
     return outputs
-
-
-def judge(ids, answer, names, eos, slack=EXTRA_TOKENS):
-    """(stopped, exact, right_author) for one generation ``ids`` against the right ``answer`` (token ids).
-
-    A stop is an EOS after a name's worth of tokens, at most ``slack`` late, as in the tiny demo; a real
-    tokenizer gives names different lengths, so the name's worth is that of the name the model said (one of
-    ``names``), or of the right answer when it said none.
-    """
-    first_eos = ids.index(eos) if eos in ids else -1
-    said = next((name for name in names if ids[: len(name)] == name), answer)
-    stopped = len(said) <= first_eos <= len(said) + slack
-    return stopped, ids[: len(answer) + 1] == [*answer, eos], ids[: len(answer)] == answer
 
 
 def score(model, tokenizer, test):
