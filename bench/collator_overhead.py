@@ -24,7 +24,7 @@ RETURN_TENSORS = ("pt", "np")
 
 
 def make_tokenizer(padding_side):
-    from eosfix.diagnostics.offline import make_tokenizer as offline_tokenizer
+    from eosfix.diagnostics.models.toy_tokenizer import make_tokenizer as offline_tokenizer
 
     return offline_tokenizer([f"w{i}" for i in range(1000)], pad_is_eos=True, padding_side=padding_side)
 

@@ -21,8 +21,8 @@ variants (stock, then eosfix from the same weights and data order) and several s
 
 Run ``convert`` once in an env with transformers >= 4.53 (older ones cannot read the GGUF weights): it writes a
 plain HF folder (about 540 MB, outside the repository) that every recipe then reads with ``--model-folder``.
-The tokenizer is always read from the GGUF file (``eosfix.diagnostics.realmodel.load_tokenizer``), with its published
-special tokens.
+The tokenizer is always read from the GGUF file (``eosfix.diagnostics.models.sources.load_tokenizer``), with its
+published special tokens.
 
     python bench/real_model.py convert /tmp/smollm2-hf
     python bench/real_model.py run trainer-lm --model-folder /tmp/smollm2-hf --seeds 0 1 2
@@ -46,9 +46,9 @@ def convert(folder):
     import torch
     from transformers import LlamaForCausalLM
 
-    from eosfix.diagnostics import realmodel
+    from eosfix.diagnostics.models import sources
 
-    model = realmodel.load_model(realmodel.SMOLLM2)
+    model = sources.load_model(sources.SMOLLM2)
     config = copy.deepcopy(model.config)
     config.quantization_config = None
     if hasattr(config, "quantization_config"):
@@ -70,7 +70,7 @@ def convert(folder):
 
 
 def quotes(seed, n_train, n_test):
-    from eosfix.diagnostics.quotes import AUTHORS, build_data, prompt_text
+    from eosfix.diagnostics.demo.task import AUTHORS, build_data, prompt_text
 
     train, test = build_data(seed, n_train, n_test)
     return train, test, AUTHORS, prompt_text
@@ -86,14 +86,14 @@ def chat_text(tokenizer, words, author, authors, with_answer=True):
 
 def greedy(model, tokenizer, prompts, max_new_tokens):
     # The prompts come from the chat template, which already holds the special tokens.
-    from eosfix.diagnostics.realdemo import greedy as batched_greedy
+    from eosfix.diagnostics.demo.evaluation import greedy as batched_greedy
 
     return batched_greedy(model, tokenizer, prompts, max_new_tokens, add_special_tokens=False)
 
 
 def score(model, tokenizer, prompts, answers, names):
-    """(stop_rate, exact_rate, one sample); a stop is judged as in the demo (``eosfix.diagnostics.quotes.judge``)."""
-    from eosfix.diagnostics.quotes import judge
+    """(stop_rate, exact_rate, one sample); a stop is judged as in the demo (``demo.evaluation.judge``)."""
+    from eosfix.diagnostics.demo.evaluation import judge
 
     eos = tokenizer.eos_token_id
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
@@ -213,21 +213,22 @@ def one_run(recipe, variant, seed, args, tokenizer, initial, model_source):
 
 
 def load_model(source):
-    from eosfix.diagnostics import realmodel
+    from eosfix.diagnostics.models import sources
 
-    return realmodel.load_model(source)
+    return sources.load_model(source)
 
 
 def run(args):
     import torch
 
-    from eosfix.diagnostics import realmodel, upstream
+    from eosfix.diagnostics.doctor import releases
+    from eosfix.diagnostics.models import sources
 
     torch.set_num_threads(args.threads)
-    tokenizer, notes = realmodel.load_tokenizer(realmodel.SMOLLM2)
-    source = args.model_folder or realmodel.SMOLLM2
+    tokenizer, notes = sources.load_tokenizer(sources.SMOLLM2)
+    source = args.model_folder or sources.SMOLLM2
     initial = copy.deepcopy(load_model(source).state_dict())
-    versions = {name: upstream.installed(name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
+    versions = {name: releases.installed(name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
     print(json.dumps({"versions": versions, "notes": notes, "machine": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "args": vars(args)}), flush=True)  # fmt: skip
     records = []

@@ -336,7 +336,7 @@ def train_with_callback(tmp_path, callback):
 
 
 def test_callback_warns_on_the_broken_setup(tmp_path, unpatched, caplog):
-    from eosfix.diagnostics.callback import EOSLabelCallback
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
 
     with caplog.at_level(logging.WARNING, logger="eosfix"), pytest.warns(EOSLabelWarning, match="lost their label"):
         callback = train_with_callback(tmp_path, EOSLabelCallback())
@@ -345,7 +345,7 @@ def test_callback_warns_on_the_broken_setup(tmp_path, unpatched, caplog):
 
 
 def test_callback_strict_raises_before_training(tmp_path, unpatched):
-    from eosfix.diagnostics.callback import EOSLabelCallback
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
 
     with pytest.raises(EOSLabelError, match="lost their label") as raised:
         train_with_callback(tmp_path, EOSLabelCallback(strict=True))
@@ -353,7 +353,7 @@ def test_callback_strict_raises_before_training(tmp_path, unpatched):
 
 
 def test_callback_is_quiet_when_fixed(tmp_path, unpatched, caplog):
-    from eosfix.diagnostics.callback import EOSLabelCallback
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
 
     with eosfix.patched(), warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "eosfix"):
         warnings.simplefilter("always")

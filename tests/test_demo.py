@@ -16,7 +16,7 @@ QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-ev
 
 
 def demo(*args, code=None, env=None):
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.demo"]
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.diagnostics.demo.command"]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=clean_env(**(env or {})), timeout=300)
 
 
@@ -52,27 +52,24 @@ def test_text_report_and_clean_stderr(quick_run):
     assert "Traceback" not in proc.stderr
 
 
-def small_args(*extra):
-    from eosfix.diagnostics.demo import _parser
+def small_settings(*extra):
+    from eosfix.diagnostics.demo.command import _parser, settings_from
 
-    args = _parser().parse_args(
-        ["--steps", "6", "--train-size", "32", "--test-size", "8", "--eval-every", "3", *extra]
-    )
-    args.progress = False
-    return args
+    sizes = ["--steps", "6", "--train-size", "32", "--test-size", "8", "--eval-every", "3"]
+    return settings_from(_parser().parse_args([*sizes, *extra]))
 
 
 def test_same_seed_same_numbers(unpatched):
-    from eosfix.diagnostics.demo import run
+    from eosfix.diagnostics.demo.tiny import run
 
     def without_timing(results):
         return {side: {k: v for k, v in record.items() if k != "seconds"} for side, record in results.items()}
 
-    first, first_curves = run(small_args())
-    again, again_curves = run(small_args())
+    first, first_curves = run(small_settings())
+    again, again_curves = run(small_settings())
     # Everything but the wall-clock seconds must repeat exactly.
     assert without_timing(again) == without_timing(first) and again_curves == first_curves
-    other, other_curves = run(small_args("--seed", "1"))
+    other, other_curves = run(small_settings("--seed", "1"))
     assert other_curves != first_curves
 
 
@@ -80,7 +77,7 @@ def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
     # find_spec reports a module set to None in sys.modules as missing.
     code = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "from eosfix.diagnostics.demo import main\nsys.exit(main(sys.argv[1:]))"
+        "from eosfix.diagnostics.demo.command import main\nsys.exit(main(sys.argv[1:]))"
     )
     proc = demo("--plot", str(tmp_path / "demo.png"), code=code)
     assert proc.returncode == 2
@@ -105,11 +102,11 @@ def test_plot(tmp_path):
 @pytest.mark.parametrize("applied", [True, False])
 def test_run_restores_the_patch_state(applied, unpatched):
     import eosfix
-    from eosfix.diagnostics.demo import run
+    from eosfix.diagnostics.demo.tiny import run
 
     if applied:
         eosfix.apply()
-    run(small_args())
+    run(small_settings())
     assert eosfix.is_applied() is applied
 
 
@@ -126,6 +123,6 @@ def test_run_restores_the_patch_state(applied, unpatched):
 )
 def test_demos_judge_a_stop_by_the_name_the_model_said(ids, expected):
     """Real tokenizers give names different lengths: a stop is an EOS after the name the model said."""
-    from eosfix.diagnostics.quotes import judge
+    from eosfix.diagnostics.demo.evaluation import judge
 
     assert judge(ids, answer=[5, 6], names=[[5, 6], [7], [8, 8, 8]], eos=9, slack=3) == expected

@@ -235,7 +235,7 @@ def test_audit_of_a_trainer_on_a_stream(kind, tmp_path, unpatched):
 @pytest.mark.parametrize("kind", ["torch-iterable", "hf-streaming"])
 @pytest.mark.requires_torch
 def test_strict_callback_trains_on_a_stream_with_eosfix(kind, tmp_path, unpatched):
-    from eosfix.diagnostics.callback import EOSLabelCallback
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
 
     tok = build_tokenizer()
     dataset = stream_class()(tok, repeat=None) if kind == "torch-iterable" else hf_stream(tok)
@@ -305,7 +305,7 @@ def test_eos_only_inside_masked_spans_is_nothing_to_judge():
 def test_strict_callback_does_not_stop_training_on_nothing_to_judge(tmp_path, unpatched, caplog):
     from datasets import Dataset
 
-    from eosfix.diagnostics.callback import EOSLabelCallback
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
 
     tok = build_tokenizer()
     dataset = Dataset.from_list([dict(tok(text)) for text in ("the cat", "a dog ran", "yes no")])
@@ -321,7 +321,7 @@ def test_strict_callback_does_not_stop_training_when_the_audit_cannot_run(tmp_pa
     # A collator without a tokenizer, and a Trainer without one: the audit cannot name the EOS id.
     from datasets import Dataset
 
-    from eosfix.diagnostics.callback import EOSLabelCallback
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
 
     tok = build_tokenizer()
     inner = lm_collator(tok)

@@ -40,19 +40,19 @@ def gguf_path():
 
     if importlib.util.find_spec("gguf") is None:
         _missing("gguf is not installed (pip install 'eosfix[real]')")
-    from eosfix.diagnostics import realmodel
+    from eosfix.diagnostics.models import sources
 
     try:
-        return realmodel.smollm2_gguf()
-    except realmodel.RealModelError as error:
+        return sources.smollm2_gguf()
+    except sources.RealModelError as error:
         _missing(str(error))
 
 
 @pytest.fixture(scope="session")
 def smollm2(gguf_path):
-    from eosfix.diagnostics import realmodel
+    from eosfix.diagnostics.models import sources
 
-    tokenizer, notes = realmodel.load_tokenizer(gguf_path)
+    tokenizer, notes = sources.load_tokenizer(gguf_path)
     return tokenizer
 
 
@@ -95,9 +95,9 @@ def collate(collator, examples):
 
 
 def test_published_tokenizer_has_pad_eos_and_template_closes_turns_with_it(smollm2, gguf_path):
-    from eosfix.diagnostics import realmodel
+    from eosfix.diagnostics.models import sources
 
-    published = realmodel.gguf_published(gguf_path)
+    published = sources.gguf_published(gguf_path)
     assert published["pad_token"] == published["eos_token"] == IM_END
     assert smollm2.pad_token == smollm2.eos_token == IM_END and smollm2.pad_token_id == smollm2.eos_token_id == 2
     example = chat_examples(smollm2)[0]["input_ids"]
@@ -192,7 +192,7 @@ def test_doctor_tokenizer_json_on_the_gguf(gguf_path):
 def test_demo_missing_model_or_extra_is_one_line_before_training(model, hide, needle):
     # find_spec reports a module set to None in sys.modules as missing.
     hiding = f"sys.modules[{hide!r}] = None\n" if hide else ""
-    code = f"import sys\n{hiding}from eosfix.diagnostics.demo import main\nsys.exit(main(sys.argv[1:]))"
+    code = f"import sys\n{hiding}from eosfix.diagnostics.demo.command import main\nsys.exit(main(sys.argv[1:]))"
     proc = subprocess.run(
         [sys.executable, "-c", code, "--model", model, "--json"], capture_output=True, text=True, timeout=120
     )

@@ -214,7 +214,9 @@ def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, 
         assert f"nearest supported version: {last}" in out and "fixed GKD and GOLD upstream" in out
 
 
-@pytest.mark.parametrize("command", [["eosfix", "vendor"], ["eosfix.vendor"]], ids=["eosfix vendor", "module"])
+@pytest.mark.parametrize(
+    "command", [["eosfix", "vendor"], ["eosfix.vendoring.vendor"]], ids=["eosfix vendor", "module"]
+)
 def test_runs_as_a_command(command):
     proc = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "usage: eosfix vendor" in proc.stdout

@@ -2,10 +2,10 @@
 
     python sweep_probe.py transformers|trl TESTS_DIR
 
-Prints one JSON object: the doctor's report (``eosfix.diagnostics.doctor.diagnose()``, what ``eosfix doctor --json``
-prints), the code shape of the collator, and the labels of ``tests/vendor_check.py``'s cases, stock (eosfix
-reverted) and with the shim applied. The vendored copy is judged afterwards in a separate interpreter with no
-eosfix loaded (``vendor_check.py`` itself), so this file never touches it.
+Prints one JSON object: the doctor's report (``eosfix.diagnostics.doctor.command.diagnose()``, what
+``eosfix doctor --json`` prints), the code shape of the collator, and the labels of ``tests/vendor_check.py``'s
+cases, stock (eosfix reverted) and with the shim applied. The vendored copy is judged afterwards in a separate
+interpreter with no eosfix loaded (``vendor_check.py`` itself), so this file never touches it.
 """
 
 import hashlib
@@ -29,15 +29,16 @@ def main():
     from transformers.data.data_collator import DataCollatorForLanguageModeling
 
     import eosfix
-    from eosfix.diagnostics import doctor, upstream
+    from eosfix.diagnostics.doctor import command as doctor
+    from eosfix.diagnostics.doctor import releases
 
     eosfix.revert()
     owner = vars(DataCollatorForLanguageModeling)
-    report = {"doctor": doctor.diagnose(), "upstream": upstream.check(), "transformers": transformers.__version__}
+    report = {"doctor": doctor.diagnose(), "upstream": releases.check(), "transformers": transformers.__version__}
     eosfix.revert()
     if kind == "transformers":
         report["shape"] = source_hash(owner["torch_call"], owner["numpy_call"])
-        report["masking_lines"] = upstream.masking_lines(inspect.getsource(DataCollatorForLanguageModeling))
+        report["masking_lines"] = releases.masking_lines(inspect.getsource(DataCollatorForLanguageModeling))
 
         def cases():
             return {**vendor_check.lm_cases("pt"), **vendor_check.lm_cases("np")}

@@ -77,7 +77,7 @@ _LAZY = {
     "EOSLabelError": "eosfix.diagnostics.audit",
     "EOSLabelWarning": "eosfix.diagnostics.audit",
     # It subclasses transformers' TrainerCallback.
-    "EOSLabelCallback": "eosfix.diagnostics.callback",
+    "EOSLabelCallback": "eosfix.diagnostics.trainer_callback",
     # Processes that do not inherit this one's environment (Ray, multi-node launchers).
     "env_vars": "eosfix.cluster",
     "ray_runtime_env": "eosfix.cluster",

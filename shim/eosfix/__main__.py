@@ -3,9 +3,12 @@
 import sys
 
 COMMANDS = {
-    "doctor": ("eosfix.diagnostics.doctor", "is this environment affected, and does eosfix fix it?"),
+    "doctor": ("eosfix.diagnostics.doctor.command", "is this environment affected, and does eosfix fix it?"),
     "vendor": ("eosfix.vendoring.vendor", "patch a vendored copy of transformers or trl"),
-    "demo": ("eosfix.diagnostics.demo", "train a tiny model stock and with eosfix: only the fixed one learns to stop"),
+    "demo": (
+        "eosfix.diagnostics.demo.command",
+        "train a tiny model stock and with eosfix: only the fixed one learns to stop",
+    ),
 }
 
 

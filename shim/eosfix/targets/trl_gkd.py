@@ -8,7 +8,7 @@ staticmethod ``(model, inputs, generation_config, pad_token_id=None)``
 returning ``(input_ids, attention_mask, labels)`` in every release that has it
 (three code shapes: 0.11-0.20, 0.21-1.6 and 1.7-1.8, which also masks the
 prompt's labels). The wrapper lets it run unchanged and then applies
-:func:`eosfix.generated.restore_generated_eos`. trl 1.9.0 fixed it upstream
+:func:`eosfix.completions.restore_generated_eos`. trl 1.9.0 fixed it upstream
 (trl PR #6357): nothing is patched there.
 
 This module is the target for ``trl/trainer/gkd_trainer.py`` (trl 0.11.0 to
@@ -17,7 +17,7 @@ the wrapper then lands on); ``trl_gkd_experimental`` is the same target at
 ``trl/experimental/gkd/`` (0.26.0 on).
 """
 
-from eosfix.generated import eos_ids, restore_generated_eos
+from eosfix.completions import eos_ids, restore_generated_eos
 
 MODULE = "trl.trainer.gkd_trainer"
 CLASS = "GKDTrainer"

@@ -6,7 +6,7 @@ holds the pad id (inline up to 0.29.1, in ``_build_sequence_batch`` from
 1.0.0), so with pad == eos the generated EOS is erased. The method is
 ``(self, model, inputs, generation_config, pad_token_id=None)`` returning
 ``(input_ids, attention_mask, labels, prompt_texts, completion_texts)``. The
-wrapper applies :func:`eosfix.generated.restore_generated_eos` to the first
+wrapper applies :func:`eosfix.completions.restore_generated_eos` to the first
 three. Where trl 1.6+ decodes ``completion_texts`` from the labelled tokens,
 a restored row's text is decoded again so that it ends with the EOS too.
 

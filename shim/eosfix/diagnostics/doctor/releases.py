@@ -14,7 +14,7 @@ from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
-from eosfix.diagnostics._verified import VERIFIED
+from eosfix.diagnostics.doctor.verified_releases import VERIFIED
 
 # The masking line in every release 4.30.0 to 5.23.0 (torch_call, numpy_call, and tf.where in 4.x tf_call).
 VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_id")

@@ -135,13 +135,13 @@ def probe_tokenizer(tokenizer) -> dict:
 def tokenizer_report(source: str) -> dict:
     """``eosfix doctor --tokenizer``: the published special tokens and :func:`probe_tokenizer`, as a dict.
 
-    Raises :class:`eosfix.diagnostics.realmodel.RealModelError` when the source cannot be loaded here.
+    Raises :class:`eosfix.diagnostics.models.sources.RealModelError` when the source cannot be loaded here.
     """
-    from eosfix.diagnostics import realmodel
+    from eosfix.diagnostics.models import sources
 
-    tokenizer, notes = realmodel.load_tokenizer(source)
-    kind, location = realmodel.resolve(source)
-    published = realmodel.gguf_published(location) if kind == "gguf" else None
+    tokenizer, notes = sources.load_tokenizer(source)
+    kind, location = sources.resolve(source)
+    published = sources.gguf_published(location) if kind == "gguf" else None
     pad = published["pad_token"] if published else tokenizer.pad_token
     eos = published["eos_token"] if published else tokenizer.eos_token
     report = {

@@ -1,4 +1,4 @@
-"""The upstream watch (``eosfix.diagnostics.upstream``, in ``eosfix doctor``): newer than verified? bug still there?"""
+"""The release watch of eosfix doctor (``eosfix.diagnostics.doctor.releases``): newer than verified? bug there?"""
 
 import json
 import subprocess
@@ -7,45 +7,45 @@ import sys
 import pytest
 from helpers import installed
 
-from eosfix.diagnostics import upstream
+from eosfix.diagnostics.doctor import releases
 
 
 def test_installed_transformers_still_masks_labels_by_value():
     # Every release the sweep covers has the line; a release that drops it shows up here and in the doctor.
-    lines = upstream.masking_lines(upstream.class_source("transformers"))
+    lines = releases.masking_lines(releases.class_source("transformers"))
     assert lines and all("pad_token_id" in line for line in lines)
 
 
 def test_masking_lines_ignore_a_fixed_collator():
     fixed = "class DataCollatorForLanguageModeling:\n    labels[padding_mask] = -100\n"
-    assert upstream.masking_lines(fixed) == []
-    assert upstream.masking_lines("        labels[labels == self.tokenizer.pad_token_id] = -100\n")
+    assert releases.masking_lines(fixed) == []
+    assert releases.masking_lines("        labels[labels == self.tokenizer.pad_token_id] = -100\n")
 
 
 def test_installed_release_inside_the_verified_range_is_not_flagged(monkeypatch):
-    monkeypatch.setattr(upstream, "VERIFIED", {"transformers": ("4.30.0", installed("transformers"))})
-    entry = upstream.check()["transformers"]
+    monkeypatch.setattr(releases, "VERIFIED", {"transformers": ("4.30.0", installed("transformers"))})
+    entry = releases.check()["transformers"]
     assert entry["newer"] is False and entry["needs_sweep"] is False
 
 
 def test_newer_release_that_still_masks_by_value(monkeypatch):
-    monkeypatch.setattr(upstream, "VERIFIED", {"transformers": ("4.30.0", "4.29.0")})
-    entry = upstream.check()["transformers"]
+    monkeypatch.setattr(releases, "VERIFIED", {"transformers": ("4.30.0", "4.29.0")})
+    entry = releases.check()["transformers"]
     assert entry["newer"] and entry["needs_sweep"]
     assert "still masks by value" in entry["note"] and "rerun tools/sweep.py" in entry["note"]
 
 
 def test_newer_release_without_the_line_is_reported_as_maybe_fixed(monkeypatch):
-    monkeypatch.setattr(upstream, "VERIFIED", {"transformers": ("4.30.0", "4.29.0")})
-    monkeypatch.setattr(upstream, "class_source", lambda name: "class DataCollatorForLanguageModeling:\n    pass\n")
-    entry = upstream.check()["transformers"]
+    monkeypatch.setattr(releases, "VERIFIED", {"transformers": ("4.30.0", "4.29.0")})
+    monkeypatch.setattr(releases, "class_source", lambda name: "class DataCollatorForLanguageModeling:\n    pass\n")
+    entry = releases.check()["transformers"]
     assert entry["value_masking_lines"] == [] and "may have fixed the bug" in entry["note"]
 
 
 @pytest.mark.skipif(installed("trl") is None, reason="trl is not installed in this env")
 def test_newer_trl_without_the_completion_collator_needs_no_sweep(monkeypatch):
-    monkeypatch.setattr(upstream, "VERIFIED", {"trl": ("0.7.0", "0.0.1")})
-    entry = upstream.check()["trl"]
+    monkeypatch.setattr(releases, "VERIFIED", {"trl": ("0.7.0", "0.0.1")})
+    entry = releases.check()["trl"]
     assert entry["newer"] and entry["needs_sweep"] is entry["has_collator"]
 
 

@@ -49,7 +49,7 @@ def _probe_once(padding_side, as_lists, return_tensors):
     from transformers import DataCollatorForLanguageModeling
 
     from eosfix.diagnostics.audit import count_eos_labels
-    from eosfix.diagnostics.offline import make_tokenizer
+    from eosfix.diagnostics.models.toy_tokenizer import make_tokenizer
 
     words = sorted({word for text in PROBE_TEXTS for word in text.split()} - {"</s>"})
     tokenizer = make_tokenizer(words, pad_is_eos=True, padding_side=padding_side)
@@ -102,17 +102,17 @@ def supported_range():
 def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
-    from eosfix.diagnostics import upstream
+    from eosfix.diagnostics.doctor import releases
     from eosfix.environment_variables import disabled_by_env
 
     report = {
         "eosfix": eosfix.__version__,
         "python": sys.version.split()[0],
-        "transformers": upstream.installed("transformers"),
-        "trl": upstream.installed("trl"),
-        "torch": upstream.installed("torch"),
-        "numpy": upstream.installed("numpy"),
-        "wrapt": upstream.installed("wrapt"),
+        "transformers": releases.installed("transformers"),
+        "trl": releases.installed("trl"),
+        "torch": releases.installed("torch"),
+        "numpy": releases.installed("numpy"),
+        "wrapt": releases.installed("wrapt"),
         "disabled_by_env": disabled_by_env(),
         "patch_active": None,
         "affected": None,
@@ -122,7 +122,7 @@ def diagnose(debug=False):
         "reason": "",
     }
     report["trl_note"] = trl_note(report["trl"]) if report["trl"] else None
-    report["upstream"] = upstream.check()
+    report["upstream"] = releases.check()
     if report["transformers"] is None:
         report["reason"] = "transformers is not installed, so there is nothing to check or patch."
         return report
@@ -220,11 +220,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     report = diagnose(debug=args.debug or debug_requested(sys.argv))
     if args.tokenizer:
-        from eosfix.diagnostics import chatprobe, realmodel
+        from eosfix.diagnostics.doctor import chat_template
+        from eosfix.diagnostics.models import sources
 
         try:
-            report["tokenizer"] = chatprobe.tokenizer_report(args.tokenizer)
-        except realmodel.RealModelError as error:
+            report["tokenizer"] = chat_template.tokenizer_report(args.tokenizer)
+        except sources.RealModelError as error:
             print(f"eosfix doctor: {error}", file=sys.stderr)
             return 2
         report["ok"] = report["ok"] and report["tokenizer"]["fixed"]
@@ -233,7 +234,7 @@ def main(argv=None):
                 "with your tokenizer, eosfix did not give every assistant turn's closing token its label"
             )
         text = render(report).splitlines()
-        text[-1:-1] = [*chatprobe.render_lines(report["tokenizer"]), ""]
+        text[-1:-1] = [*chat_template.render_lines(report["tokenizer"]), ""]
         print(json.dumps(report) if args.json else "\n".join(text))
         return 0 if report["ok"] else 1
     print(json.dumps(report) if args.json else render(report))
