@@ -15,11 +15,11 @@ newest above the supported range included) and every trl release 0.7.0 to 0.19.1
 Results go to ``docs/sweep.csv`` (one row per release, written after each row, so a stopped sweep resumes
 where it stopped); a row is redone when eosfix's rule or patches changed since it ran (the ``eosfix`` column
 fingerprints them). The summary between ``<!-- sweep:start -->`` and ``<!-- sweep:end -->`` in README.md
-and ``shim/eosfix/diagnostics/_verified.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
+and ``shim/eosfix/diagnostics/doctor/verified_releases.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
 
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
     python tools/sweep.py transformers==4.36.2        # one release (redone)
-    python tools/sweep.py --summary-only              # regenerate README block and _verified.py
+    python tools/sweep.py --summary-only              # regenerate README block and verified_releases.py
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 CSV_PATH = REPO / "docs" / "sweep.csv"
 README = REPO / "README.md"
-VERIFIED_PY = REPO / "shim" / "eosfix" / "diagnostics" / "_verified.py"
+VERIFIED_PY = REPO / "shim" / "eosfix" / "diagnostics" / "doctor" / "verified_releases.py"
 START_MARKER, END_MARKER = "<!-- sweep:start -->", "<!-- sweep:end -->"
 FIELDS = ("package", "release", "with", "shape", "masks_by_value", "affected", "shim_fixed", "vendor_fixed",
           "seconds", "eosfix", "note")  # fmt: skip
