@@ -21,7 +21,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-# Every variable eosfix reads starts with this (eosfix.environment_variables); tox sets EOSFIX_REQUIRE_WHEEL.
+# Every variable eosfix reads starts with this (eosfix.environment_variables); the tests' own switches start TESTS_.
 EOSFIX_PREFIX = "EOSFIX_"
 
 # Envs for Python versions other than 3.11 have numpy and no torch: collators there return numpy batches.
@@ -257,7 +257,7 @@ def json_reports(started):
 def require_wheel():
     """Skip the calling test module unless eosfix's ``.pth`` start-up hook is installed (an error under tox).
 
-    Worker and launcher tests need the hook the wheel installs; tox sets ``EOSFIX_REQUIRE_WHEEL=1`` so that a
+    Worker and launcher tests need the hook the wheel installs; tox sets ``TESTS_REQUIRE_WHEEL=1`` so that a
     missing hook fails instead of skipping.
     """
     import sysconfig
@@ -267,8 +267,8 @@ def require_wheel():
     pth = Path(sysconfig.get_paths()["purelib"]) / "eosfix_autopatch.pth"
     if pth.exists():
         return pth
-    if os.environ.get("EOSFIX_REQUIRE_WHEEL"):
-        raise RuntimeError(f"EOSFIX_REQUIRE_WHEEL is set but {pth} is missing: eosfix is not installed from its wheel")
+    if os.environ.get("TESTS_REQUIRE_WHEEL"):
+        raise RuntimeError(f"TESTS_REQUIRE_WHEEL is set but {pth} is missing: eosfix is not installed from its wheel")
     pytest.skip(
         "eosfix_autopatch.pth is not installed (run under tox, which installs the wheel)", allow_module_level=True
     )

@@ -1,4 +1,4 @@
-"""eosfix.ray_runtime_env() and eosfix.env_vars(): the settings that hand the switch to a cluster engine.
+"""eosfix.ray_runtime_env() and eosfix.autopatch_env(): the settings that hand the switch to a cluster engine.
 
 The end-to-end check on a real Ray cluster is tests/test_ray.py (tox env dist-tf523); these run everywhere.
 """
@@ -10,7 +10,7 @@ import eosfix
 
 
 def test_env_vars_is_the_autopatch_switch():
-    assert eosfix.env_vars() == {"EOSFIX_AUTOPATCH": "1"}
+    assert eosfix.autopatch_env() == {"EOSFIX_AUTOPATCH": "1"}
 
 
 def test_ray_runtime_env_without_argument():

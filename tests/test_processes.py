@@ -2,7 +2,7 @@
 
 These need the package installed from its wheel: the ``eosfix_autopatch.pth``
 start-up hook only exists in site-packages. tox installs the wheel and sets
-``EOSFIX_REQUIRE_WHEEL=1``, which turns the skip below into a failure so that
+``TESTS_REQUIRE_WHEEL=1``, which turns the skip below into a failure so that
 CI cannot pass without running them.
 """
 

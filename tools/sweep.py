@@ -15,7 +15,8 @@ newest above the supported range included) and every trl release 0.7.0 to 0.19.1
 Results go to ``docs/sweep.csv`` (one row per release, written after each row, so a stopped sweep resumes
 where it stopped); a row is redone when eosfix's rule or patches changed since it ran (the ``eosfix`` column
 fingerprints them). The summary between ``<!-- sweep:start -->`` and ``<!-- sweep:end -->`` in README.md
-and ``shim/eosfix/diagnostics/doctor/verified_releases.py`` (read by ``eosfix doctor``'s upstream watch) are regenerated from the CSV.
+and ``shim/eosfix/diagnostics/doctor/verified_releases.py`` (read by ``eosfix doctor``'s upstream watch) are
+regenerated from the CSV.
 
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
     python tools/sweep.py transformers==4.36.2        # one release (redone)

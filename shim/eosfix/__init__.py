@@ -40,12 +40,16 @@ workers, torchrun and accelerate ranks), and ``apply()`` sets it for the
 children of the process that calls it. Processes that do not inherit the
 environment (Ray workers of a cluster started apart, other nodes of a
 multi-node launch) get it from ``eosfix.ray_runtime_env()`` /
-``eosfix.env_vars()``. ``eosfix doctor`` reports the
+``eosfix.autopatch_env()``. ``eosfix doctor`` reports the
 installed versions and shows EOS labels before and after; ``eosfix demo``
 trains a tiny model both ways.
 Problems are logged to the ``eosfix`` logger; library errors pass through
 unchanged.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from eosfix._api import apply, is_applied, patched, revert, unpatched
 
@@ -58,12 +62,13 @@ __all__ = [
     "patched",
     "unpatched",
     "restore_eos_labels",
+    "AmbiguousPaddingWarning",
     "audit",
     "EOSAudit",
     "EOSLabelError",
     "EOSLabelWarning",
     "EOSLabelCallback",
-    "env_vars",
+    "autopatch_env",
     "ray_runtime_env",
     "__version__",
 ]
@@ -72,6 +77,7 @@ __all__ = [
 # runs this module, and must stay within a few milliseconds.
 _LAZY = {
     "restore_eos_labels": "eosfix.labels",
+    "AmbiguousPaddingWarning": "eosfix.labels",
     "audit": "eosfix.diagnostics.audit",
     "EOSAudit": "eosfix.diagnostics.audit",
     "EOSLabelError": "eosfix.diagnostics.audit",
@@ -79,14 +85,24 @@ _LAZY = {
     # It subclasses transformers' TrainerCallback.
     "EOSLabelCallback": "eosfix.diagnostics.trainer_callback",
     # Processes that do not inherit this one's environment (Ray, multi-node launchers).
-    "env_vars": "eosfix.cluster",
+    "autopatch_env": "eosfix.cluster",
     "ray_runtime_env": "eosfix.cluster",
 }
 
+if TYPE_CHECKING:  # what the names above are, for type checkers and editors; never run
+    from eosfix.cluster import autopatch_env, ray_runtime_env
+    from eosfix.diagnostics.audit import EOSAudit, EOSLabelError, EOSLabelWarning, audit
+    from eosfix.diagnostics.trainer_callback import EOSLabelCallback
+    from eosfix.labels import AmbiguousPaddingWarning, restore_eos_labels
 
-def __getattr__(name):
+
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'eosfix' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,5 +1,7 @@
 """The ``eosfix`` command: ``eosfix doctor``, ``eosfix vendor``, ``eosfix demo``."""
 
+from __future__ import annotations
+
 import sys
 
 COMMANDS = {
@@ -12,7 +14,7 @@ COMMANDS = {
 }
 
 
-def _usage():
+def _usage() -> str:
     lines = ["usage: eosfix [--debug] COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<8}{summary}" for name, (_, summary) in COMMANDS.items()]
     lines += [
@@ -23,17 +25,17 @@ def _usage():
     return "\n".join(lines)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+def main(argv: list[str] | None = None) -> int:
     from eosfix import _cli
 
-    # --debug may come before the command; the command's runner reads it from its own arguments.
-    debug = [_cli.DEBUG_FLAG] if _cli.DEBUG_FLAG in argv else []
-    argv = [arg for arg in argv if arg != _cli.DEBUG_FLAG]
-    if not argv or argv[0] in ("-h", "--help"):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    words = [arg for arg in argv if arg != _cli.DEBUG_FLAG]
+    if not words or words[0] in ("-h", "--help"):
         print(_usage())
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
+        return 0 if words else 2
+    command = words[0]
+    rest = list(argv)
+    rest.remove(command)  # --debug stays, wherever it stood: _cli.run reads it
     if command not in COMMANDS:
         print(f"eosfix: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
@@ -43,7 +45,7 @@ def main(argv=None):
         # Imported inside the runner: a command whose dependencies are broken fails in one line too.
         return importlib.import_module(COMMANDS[command][0]).main(arguments)
 
-    return _cli.run(command, command_main, [*rest, *debug])
+    return _cli.run(command, command_main, rest)
 
 
 if __name__ == "__main__":

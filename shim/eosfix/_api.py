@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
+from typing import Literal
 
 from eosfix import _importhook
 from eosfix._log import logger
@@ -27,7 +29,7 @@ _set_env_for_children = False
 _autopatch_before = None
 
 
-def _patcher_or_none():
+def _patcher_or_none() -> ModuleType | None:
     """eosfix's patcher, or None when it cannot be imported (wrapt missing or broken).
 
     Nothing can carry eosfix's wrappers without wrapt, so the queries below
@@ -40,7 +42,7 @@ def _patcher_or_none():
     return _patcher
 
 
-def _patch_on_import(module):
+def _patch_on_import(module: ModuleType) -> None:
     """Post-import hook: patch the freshly imported module; never raise into the import."""
     if not _wanted or disabled_by_env():
         return
@@ -134,7 +136,7 @@ class patched:
         apply(children=self._children)
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         if not self._was_wanted:
             revert()
         return False
@@ -154,7 +156,7 @@ class unpatched:
         revert()
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         global _set_env_for_children, _autopatch_before
         wanted, set_env, before, value = self._saved
         if wanted:

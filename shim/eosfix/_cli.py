@@ -11,29 +11,41 @@ Exit status, on top of each command's own (``eosfix doctor``: 1 not OK;
 environment, lets the exception and its traceback through instead.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable, Sequence
 
 EXIT_ERROR = 1
 EXIT_MISSING_DEPENDENCY = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 DEBUG_FLAG = "--debug"
 
+_debug = False
 
-def debug_requested(argv):
+
+def debug_enabled() -> bool:
+    """Whether the running command was asked for tracebacks (``--debug`` or ``EOSFIX_DEBUG=1``)."""
     from eosfix.environment_variables import debug_by_env
 
-    return DEBUG_FLAG in argv or debug_by_env()
+    return _debug or debug_by_env()
 
 
-def _one_line(error):
+def one_line(error: BaseException) -> str:
+    """``Type: message`` with the message's white space folded onto one line."""
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def run(command, main, argv):
-    """Call ``main(argv)`` without ``--debug``; return its exit status, or the status of what stopped it."""
-    argv = list(argv)
-    debug = debug_requested(argv)
+def run(command: str, main: Callable[[list[str]], int], argv: Sequence[str]) -> int:
+    """Call ``main(argv)`` without ``--debug``; return its exit status, or the status of what stopped it.
+
+    The one place ``--debug`` is read: ``main`` never sees it. A command that wants tracebacks of its own
+    (the doctor's probes) reads :func:`debug_enabled` while it runs.
+    """
+    global _debug
+    _debug = DEBUG_FLAG in argv
+    debug = debug_enabled()
     argv = [arg for arg in argv if arg != DEBUG_FLAG]
     try:
         return main(argv)
@@ -48,7 +60,7 @@ def run(command, main, argv):
         status = EXIT_MISSING_DEPENDENCY if isinstance(error, ImportError) else EXIT_ERROR
         hint = "a dependency is missing or broken: " if status == EXIT_MISSING_DEPENDENCY else ""
         print(
-            f"eosfix {command}: {hint}{_one_line(error)} (run with {DEBUG_FLAG} or EOSFIX_DEBUG=1 for the traceback)",
+            f"eosfix {command}: {hint}{one_line(error)} (run with {DEBUG_FLAG} or EOSFIX_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return status

@@ -10,13 +10,21 @@ finders locate the module, then wraps the loader so the hooks run once the
 module's code has executed.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
 
-_hooks = {}  # module name -> list of callables taking the module
-_finder = None
+Hook = Callable[[ModuleType], None]
+
+_hooks: dict[str, list[Hook]] = {}  # module name -> hooks taking the module
+_finder: _PostImportFinder | None = None
 
 
-def when_imported(name, hook):
+def when_imported(name: str, hook: Hook) -> None:
     """Call ``hook(module)`` once ``name`` is imported; at once if it already is.
 
     Registering the same hook twice for a name has no further effect. The hook
@@ -35,14 +43,14 @@ def when_imported(name, hook):
         hook(module)
 
 
-def discard(name, hook):
+def discard(name: str, hook: Hook) -> None:
     """Unregister ``hook`` for ``name``; no error when it was not registered."""
     hooks = _hooks.get(name, [])
     if hook in hooks:
         hooks.remove(hook)
 
 
-def _run_hooks(module):
+def _run_hooks(module: ModuleType) -> None:
     for hook in list(_hooks.get(module.__name__, ())):
         hook(module)
 
@@ -50,13 +58,13 @@ def _run_hooks(module):
 class _HookedLoader:
     """Delegates to the real loader, then runs the hooks for the module."""
 
-    def __init__(self, loader):
+    def __init__(self, loader: Any) -> None:
         self._loader = loader
 
-    def create_module(self, spec):
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         return self._loader.create_module(spec)
 
-    def exec_module(self, module):
+    def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
         # Put the real loader back so that introspection and reload see it.
         module.__loader__ = self._loader
@@ -64,17 +72,19 @@ class _HookedLoader:
             module.__spec__.loader = self._loader
         _run_hooks(module)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
 
 class _PostImportFinder:
     """Meta path finder that only intercepts modules with registered hooks."""
 
-    def __init__(self):
-        self._searching = set()
+    def __init__(self) -> None:
+        self._searching: set[str] = set()
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if not _hooks.get(fullname) or fullname in self._searching:
             return None
         # Ask the other finders (this one steps aside while they answer).
@@ -87,5 +97,5 @@ class _PostImportFinder:
             self._searching.discard(fullname)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return None
-        spec.loader = _HookedLoader(spec.loader)
+        spec.loader = _HookedLoader(spec.loader)  # type: ignore[assignment]  # a loader by protocol
         return spec

@@ -5,12 +5,16 @@ in its owner's ``vars()`` is, or wraps, an enabled :class:`EOSLabelWrapper`.
 There is no flag that could disagree with what callers actually run.
 """
 
-import re
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
 
 import wrapt
 
 from eosfix._log import logger
+from eosfix._versions import in_range, release
 
 
 class _Switch:
@@ -18,10 +22,10 @@ class _Switch:
 
     __slots__ = ("on",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.on = True
 
-    def __call__(self):
+    def __call__(self) -> bool:
         return self.on
 
 
@@ -35,16 +39,16 @@ class _BoundEOSLabelWrapper(wrapt.BoundFunctionWrapper):
     (eosfix's wrapper when it patched itself at start, else the stock method).
     """
 
-    def _self_target(self):
+    def _self_target(self) -> object:
         return self._self_owner if self._self_instance is None else self._self_instance
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: object) -> tuple:
         return getattr, (self._self_target(), self._self_parent._self_name)
 
-    def __copy__(self):
+    def __copy__(self) -> object:
         return getattr(self._self_target(), self._self_parent._self_name)
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict) -> object:
         # As for a stock method: deep-copy the instance; a function (reached through the class) is not copied.
         if self._self_instance is None:
             return self
@@ -58,7 +62,7 @@ class EOSLabelWrapper(wrapt.FunctionWrapper):
 
     __bound_function_wrapper__ = _BoundEOSLabelWrapper
 
-    def __init__(self, wrapped, wrapper, name=None):
+    def __init__(self, wrapped: Callable, wrapper: Callable, name: str | None = None) -> None:
         switch = _Switch()
         super().__init__(wrapped, wrapper, enabled=switch)
         self._self_switch = switch
@@ -66,7 +70,7 @@ class EOSLabelWrapper(wrapt.FunctionWrapper):
         self._self_name = name or wrapped.__name__
 
 
-def _owner(cls, name):
+def _owner(cls: type, name: str) -> type | None:
     # vars() along the MRO, never getattr on the class: that would bind, and
     # would not say which class to put the wrapper on.
     for klass in cls.__mro__:
@@ -75,7 +79,7 @@ def _owner(cls, name):
     return None
 
 
-def _find_ours(attribute):
+def _find_ours(attribute: object) -> tuple[EOSLabelWrapper | None, int | None]:
     """Return ``(our_wrapper, depth)`` along the ``__wrapped__`` chain, or ``(None, None)``."""
     depth = 0
     while isinstance(attribute, wrapt.FunctionWrapper):
@@ -86,7 +90,7 @@ def _find_ours(attribute):
     return None, None
 
 
-def _methods(target, module):
+def _methods(target: ModuleType, module: ModuleType) -> Iterator[tuple[type, str, Callable]]:
     """Yield ``(owner, name, wrapper_function)`` for each method the installed version has."""
     cls = getattr(module, target.CLASS)
     for name, wrapper in target.METHODS.items():
@@ -96,54 +100,30 @@ def _methods(target, module):
 
 
 # (module, version) pairs already warned about, so each is reported once.
-_warned = set()
+_warned: set[tuple[str, str | None]] = set()
 
 
-def installed_version(target):
+def imported_version(target: ModuleType) -> str | None:
+    """The ``__version__`` of the target's distribution as imported in this process (no metadata read)."""
     return getattr(sys.modules.get(target.DISTRIBUTION), "__version__", None)
 
 
-_RELEASE = re.compile(r"\d+(?:\.\d+)*")
-
-
-def _release(version):
-    """The leading numeric release of a version string: "5.23.0.dev0" -> (5, 23, 0)."""
-    match = _RELEASE.match(version)
-    return tuple(int(part) for part in match.group().split(".")) if match else ()
-
-
-def in_supported_range(version, supported):
-    """Whether ``version`` is inside ``supported``, a ">=A,<B" specifier.
-
-    Targets state their range in this one PEP 440 form; reading it here
-    instead of with ``packaging.specifiers`` keeps that import (several ms)
-    out of the moment the collator module is imported.
-    """
-    if not version:
-        return False
-    lower, upper = (clause.strip() for clause in supported.split(","))
-    if not (lower.startswith(">=") and upper.startswith("<")):
-        raise ValueError(f"a target's SUPPORTED must read '>=A,<B', not {supported!r}")
-    release = _release(version)
-    return _release(lower[2:]) <= release < _release(upper[1:])
-
-
-def fixed_upstream(target):
+def fixed_upstream(target: ModuleType) -> bool:
     """True when the installed version is at or past the target's ``FIXED_FROM`` release."""
     fixed_from = getattr(target, "FIXED_FROM", None)
-    version = installed_version(target)
-    return bool(fixed_from and version and _release(version) >= _release(fixed_from))
+    version = imported_version(target)
+    return bool(fixed_from and version and release(version) >= release(fixed_from))
 
 
-def supports(target, module):
+def supports(target: ModuleType, module: ModuleType) -> bool:
     """True when the installed version is known, or still has the known code shape."""
-    version = installed_version(target)
+    version = imported_version(target)
     if fixed_upstream(target):
         logger().debug(
             "eosfix: %s %s fixed %s upstream; leaving it alone.", target.DISTRIBUTION, version, target.CLASS
         )
         return False
-    if in_supported_range(version, target.SUPPORTED):
+    if in_range(version, target.SUPPORTED):
         return True
     if all(target.has_known_shape(vars(owner)[name]) for owner, name, _ in _methods(target, module)):
         logger().info(
@@ -154,9 +134,9 @@ def supports(target, module):
             target.CLASS,
         )
         return True
-    if (target.MODULE, version) in _warned:
+    if (module.__name__, version) in _warned:
         return False
-    _warned.add((target.MODULE, version))
+    _warned.add((module.__name__, version))
     logger().warning(
         "eosfix: %s %s is outside the range eosfix knows (%s) and %s.%s no longer masks labels the way "
         "eosfix expects, so eosfix left it unpatched. Check your EOS labels with `eosfix doctor`, and "
@@ -164,13 +144,13 @@ def supports(target, module):
         target.DISTRIBUTION,
         version,
         target.SUPPORTED,
-        target.MODULE,
+        module.__name__,
         target.CLASS,
     )
     return False
 
 
-def is_patched(target, module):
+def is_patched(target: ModuleType, module: ModuleType) -> bool:
     methods = list(_methods(target, module))
     if not methods:
         return False
@@ -181,7 +161,7 @@ def is_patched(target, module):
     return True
 
 
-def patch(target, module):
+def patch(target: ModuleType, module: ModuleType) -> bool:
     """Wrap every method of the target once; return whether the target is patched."""
     if not supports(target, module):
         return False
@@ -195,7 +175,7 @@ def patch(target, module):
     return is_patched(target, module)
 
 
-def unpatch(target, module):
+def unpatch(target: ModuleType, module: ModuleType) -> None:
     """Remove eosfix's wrappers, putting back the exact original functions.
 
     Where another wrapper was installed on top of eosfix's, removing ours would

@@ -10,7 +10,7 @@ wins over it. Like ``eosfix.autopatch``, it never raises into the program.
 """
 
 
-def _start():
+def _start() -> None:
     try:
         from eosfix.environment_variables import autopatch_by_env
 

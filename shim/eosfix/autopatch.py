@@ -10,7 +10,7 @@ that imports it (problems go to the ``eosfix`` logger), and does nothing when
 """
 
 
-def _autopatch():
+def _autopatch() -> None:
     from eosfix._log import logger
     from eosfix.environment_variables import disabled_by_env
 

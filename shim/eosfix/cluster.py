@@ -11,7 +11,7 @@ the switch to the engine that starts them::
     ray.init(address="auto", runtime_env=eosfix.ray_runtime_env())
     ray.init(address="auto", runtime_env=eosfix.ray_runtime_env({"pip": ["datasets"]}))
 
-    os.environ.update(eosfix.env_vars())   # or: export EOSFIX_AUTOPATCH=1
+    os.environ.update(eosfix.autopatch_env())   # or: export EOSFIX_AUTOPATCH=1
 
 Nothing here imports ray; the functions return plain dicts. eosfix has to be
 installed from its wheel on every node: the switch only asks the start-up
@@ -26,10 +26,10 @@ from typing import Any
 
 from eosfix.environment_variables import EOSFIX_AUTOPATCH
 
-__all__ = ["env_vars", "ray_runtime_env"]
+__all__ = ["autopatch_env", "ray_runtime_env"]
 
 
-def env_vars() -> dict[str, str]:
+def autopatch_env() -> dict[str, str]:
     """The environment variables that make a new Python process patch itself at start.
 
     Give them to a launcher that starts processes with an environment of its
@@ -57,5 +57,5 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     given = merged.get("env_vars") or {}
     if not isinstance(given, Mapping):
         raise TypeError(f"eosfix.ray_runtime_env: env_vars must be a mapping, not {type(given).__name__}")
-    merged["env_vars"] = {**env_vars(), **given}
+    merged["env_vars"] = {**autopatch_env(), **given}
     return merged

@@ -21,14 +21,15 @@ anything, and it imports neither torch nor numpy: it works on the tensors it is
 given, through their own methods.
 """
 
-from collections.abc import Iterable
+from __future__ import annotations
 
-IGNORE_INDEX = -100
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = ["eos_ids", "first_eos", "generated_padding", "restore_generated_eos"]
 
 
-def eos_ids(*candidates) -> tuple[int, ...]:
+def eos_ids(*candidates: Any) -> tuple[int, ...]:
     """The EOS ids from the first candidate that names any (an int, a list of ints, or None)."""
     for candidate in candidates:
         if candidate is None:
@@ -39,12 +40,12 @@ def eos_ids(*candidates) -> tuple[int, ...]:
     return ()
 
 
-def _is_eos(tokens, eos):
+def _is_eos(tokens: Any, eos: Sequence[int]) -> Any:
     # (tokens[..., None] == eos).any(-1) without importing torch for torch.isin.
     return (tokens.unsqueeze(-1) == tokens.new_tensor(eos)).any(-1)
 
 
-def first_eos(completion, eos):
+def first_eos(completion: Any, eos: Sequence[int]) -> Any:
     """Boolean mask of each row's first EOS in ``completion`` (a 2-D tensor of ids)."""
     is_eos = _is_eos(completion, eos)
     # How many EOS come before each position (the position itself excluded).
@@ -52,7 +53,9 @@ def first_eos(completion, eos):
     return is_eos & (before == 0)
 
 
-def generated_padding(sequences, prompt_length: int, eos, prompt_attention_mask=None):
+def generated_padding(
+    sequences: Any, prompt_length: int, eos: Sequence[int], prompt_attention_mask: Any = None
+) -> Any:
     """Boolean mask of the positions of ``sequences`` that are padding.
 
     ``sequences`` is ``generate``'s output: ``prompt_length`` prompt columns,
@@ -72,8 +75,14 @@ def generated_padding(sequences, prompt_length: int, eos, prompt_attention_mask=
 
 
 def restore_generated_eos(
-    sequences, attention_mask, labels, prompt_length: int, eos, pad_token_id, prompt_attention_mask=None
-):
+    sequences: Any,
+    attention_mask: Any,
+    labels: Any,
+    prompt_length: int,
+    eos: Sequence[int],
+    pad_token_id: int | None,
+    prompt_attention_mask: Any = None,
+) -> tuple[Any, Any]:
     """Return ``(attention_mask, labels)`` with the real EOS tokens stock masked as padding restored.
 
     ``attention_mask`` and ``labels`` are what stock built from ``sequences``

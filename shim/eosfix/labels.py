@@ -39,6 +39,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 IGNORE_INDEX = -100
@@ -83,16 +84,16 @@ def _ids_of(example: Any) -> Any:
 def _padding_from_lengths(input_ids: Any, examples: Sequence[Any], padding_side: str) -> Any:
     """Boolean mask of the positions the collator padded, from each example's length."""
     width = input_ids.shape[1]
-    lengths = [len(_ids_of(example)) for example in examples]
+    sizes = [len(_ids_of(example)) for example in examples]
     if _is_torch(input_ids):
         import torch
 
-        lengths = torch.tensor(lengths, device=input_ids.device).unsqueeze(1)
+        lengths = torch.tensor(sizes, device=input_ids.device).unsqueeze(1)
         positions = torch.arange(width, device=input_ids.device).unsqueeze(0)
     else:
         import numpy as np
 
-        lengths = np.asarray(lengths).reshape(-1, 1)
+        lengths = np.asarray(sizes).reshape(-1, 1)
         positions = np.arange(width).reshape(1, -1)
     if padding_side == "left":
         return positions < width - lengths
@@ -216,7 +217,7 @@ _LIBRARY_PACKAGES = ("eosfix", "wrapt", "transformers", "trl", "torch", "acceler
 
 def _caller_stacklevel() -> int:
     """The ``stacklevel`` that makes ``warnings.warn`` (called from ``_warn_ambiguous``) name the user's frame."""
-    frame = sys._getframe(2)  # the caller of _warn_ambiguous, which is stacklevel 2 of its warn()
+    frame: FrameType | None = sys._getframe(2)  # the caller of _warn_ambiguous: stacklevel 2 of its warn()
     level = 2
     while frame is not None:
         package = (frame.f_globals.get("__name__") or "").partition(".")[0]

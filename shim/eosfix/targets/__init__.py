@@ -2,10 +2,8 @@
 
 Every target module has the same small contract, read by ``eosfix._patcher``:
 
-``MODULE``
-    the module that defines the class, the one the post-import hook waits for;
 ``CLASS``
-    the name of the class in that module whose methods are wrapped (the wrapper
+    the name of the class in the patched module (its key in ``TARGETS`` below) whose methods are wrapped (the wrapper
     goes on the class in its MRO that defines each method);
 ``METHODS``
     a mapping of method name to wrapper ``(wrapped, instance, args, kwargs)``;
@@ -24,6 +22,10 @@ The first target (transformers' collator) is the one ``eosfix.is_applied()``
 requires; the others count only once their module is imported.
 """
 
+from __future__ import annotations
+
+from types import ModuleType
+
 # The module each target patches -> the eosfix module that describes it. The
 # post-import hooks need only the keys, so registering them imports nothing.
 TARGETS = {
@@ -35,7 +37,7 @@ TARGETS = {
 REQUIRED = "transformers.data.data_collator"
 
 
-def load_target(patched_module):
+def load_target(patched_module: str) -> ModuleType:
     """The target module for ``patched_module`` (a key of ``TARGETS``)."""
     import importlib
 

@@ -10,26 +10,29 @@ untouched. Subclasses that call ``super().torch_call`` (TRL's
 ``DataCollatorForCompletionOnlyLM``) go through the wrapper on the base class.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from eosfix.labels import restore_eos_labels
 
-MODULE = "transformers.data.data_collator"
 CLASS = "DataCollatorForLanguageModeling"
 DISTRIBUTION = "transformers"
 SUPPORTED = ">=4.30,<5.24"
 
 
-def _examples(args, kwargs):
+def _examples(args: tuple, kwargs: dict) -> Any:
     # The methods are torch_call(self, examples) in every release read.
     return args[0] if args else kwargs["examples"]
 
 
-def _wants_causal_labels(instance, batch):
+def _wants_causal_labels(instance: Any, batch: Mapping) -> bool:
     return instance is not None and not getattr(instance, "mlm", True) and "labels" in batch
 
 
-def restore_labels(wrapped, instance, args, kwargs):
+def restore_labels(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     """Wrapper for ``torch_call`` and ``numpy_call``."""
     batch = wrapped(*args, **kwargs)
     if _wants_causal_labels(instance, batch):
@@ -37,7 +40,7 @@ def restore_labels(wrapped, instance, args, kwargs):
     return batch
 
 
-def restore_tf_labels(wrapped, instance, args, kwargs):
+def restore_tf_labels(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     """Wrapper for ``tf_call`` (transformers 4.x): the rule runs on numpy copies."""
     batch = wrapped(*args, **kwargs)
     if not _wants_causal_labels(instance, batch):
@@ -58,7 +61,7 @@ METHODS = {
 }
 
 
-def has_known_shape(function):
+def has_known_shape(function: object) -> bool:
     """True when ``function`` looks like the value-masking method the wrapper expects.
 
     The wrapper relies on two things: the method takes the examples as its

@@ -17,9 +17,13 @@ the wrapper then lands on); ``trl_gkd_experimental`` is the same target at
 ``trl/experimental/gkd/`` (0.26.0 on).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 from eosfix.completions import eos_ids, restore_generated_eos
 
-MODULE = "trl.trainer.gkd_trainer"
 CLASS = "GKDTrainer"
 DISTRIBUTION = "trl"
 SUPPORTED = ">=0.11,<0.29"
@@ -29,14 +33,14 @@ FIXED_FROM = "1.9.0"
 _PARAMETERS = ("model", "inputs", "generation_config", "pad_token_id")
 
 
-def call_arguments(args, kwargs, names):
+def call_arguments(args: tuple, kwargs: dict, names: tuple[str, ...]) -> dict[str, Any]:
     """The call's arguments by parameter name (missing ones are None)."""
     bound = dict(zip(names, args))
     bound.update({name: kwargs[name] for name in names if name in kwargs})
     return {name: bound.get(name) for name in names}
 
 
-def model_eos_ids(model, generation_config):
+def model_eos_ids(model: Any, generation_config: Any) -> tuple[int, ...]:
     """The EOS ids generation stops at: the generation config's, else the model's own."""
     return eos_ids(
         getattr(generation_config, "eos_token_id", None),
@@ -45,7 +49,7 @@ def model_eos_ids(model, generation_config):
     )
 
 
-def restore_outputs(outputs, call, prompt_length, prompt_attention_mask):
+def restore_outputs(outputs: tuple, call: dict[str, Any], prompt_length: int, prompt_attention_mask: Any) -> tuple:
     """``outputs`` with its attention mask (item 1) and labels (item 2) run through the rule."""
     input_ids, attention_mask, labels = outputs[:3]
     eos = model_eos_ids(call["model"], call["generation_config"])
@@ -55,7 +59,7 @@ def restore_outputs(outputs, call, prompt_length, prompt_attention_mask):
     return (input_ids, new_mask, new_labels, *outputs[3:])
 
 
-def restore_on_policy_eos(wrapped, instance, args, kwargs):
+def restore_on_policy_eos(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> tuple:
     """Wrapper for ``generate_on_policy_outputs``."""
     outputs = wrapped(*args, **kwargs)
     call = call_arguments(args, kwargs, _PARAMETERS)
@@ -68,7 +72,7 @@ def restore_on_policy_eos(wrapped, instance, args, kwargs):
 METHODS = {"generate_on_policy_outputs": restore_on_policy_eos}
 
 
-def has_known_shape(function, parameters=_PARAMETERS, masks_inline=True):
+def has_known_shape(function: object, parameters: tuple[str, ...] = _PARAMETERS, masks_inline: bool = True) -> bool:
     """True when ``function`` takes ``parameters`` first (and, with ``masks_inline``, has the -100 itself).
 
     ``function`` may be the staticmethod object from the class's ``vars()``.

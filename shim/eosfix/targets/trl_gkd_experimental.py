@@ -2,7 +2,6 @@
 
 from eosfix.targets.trl_gkd import CLASS, DISTRIBUTION, FIXED_FROM, METHODS, has_known_shape
 
-MODULE = "trl.experimental.gkd.gkd_trainer"
 SUPPORTED = ">=0.26,<1.9"
 
-__all__ = ["CLASS", "DISTRIBUTION", "FIXED_FROM", "METHODS", "MODULE", "SUPPORTED", "has_known_shape"]
+__all__ = ["CLASS", "DISTRIBUTION", "FIXED_FROM", "METHODS", "SUPPORTED", "has_known_shape"]

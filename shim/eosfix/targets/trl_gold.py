@@ -17,24 +17,28 @@ docs/pad-masking-sites.md). trl 1.9.0 fixed GOLD upstream
 (trl PR #6357): nothing is patched there.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 from eosfix.targets.trl_gkd import DISTRIBUTION, FIXED_FROM, call_arguments, restore_outputs
 from eosfix.targets.trl_gkd import has_known_shape as _has_parameters
 
-MODULE = "trl.experimental.gold.gold_trainer"
 CLASS = "GOLDTrainer"
 SUPPORTED = ">=0.25,<1.9"
 
 _PARAMETERS = ("model", "inputs", "generation_config", "pad_token_id")
 
-__all__ = ["CLASS", "DISTRIBUTION", "FIXED_FROM", "METHODS", "MODULE", "SUPPORTED", "has_known_shape"]
+__all__ = ["CLASS", "DISTRIBUTION", "FIXED_FROM", "METHODS", "SUPPORTED", "has_known_shape"]
 
 
-def _decode(tokenizer, ids):
+def _decode(tokenizer: Any, ids: Any) -> str:
     # The call stock makes for completion_texts in every release read.
     return tokenizer.decode(ids.tolist(), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
 
-def _redecode_completions(instance, stock, fixed, completion_start):
+def _redecode_completions(instance: Any, stock: tuple, fixed: tuple, completion_start: int) -> tuple:
     """``completion_texts`` for ``fixed``, where stock decoded only the labelled completion tokens."""
     input_ids, _, stock_labels, _, texts = stock
     labels = fixed[2]
@@ -50,7 +54,7 @@ def _redecode_completions(instance, stock, fixed, completion_start):
     return (*fixed[:4], texts)
 
 
-def restore_on_policy_eos(wrapped, instance, args, kwargs):
+def restore_on_policy_eos(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> tuple:
     """Wrapper for ``GOLDTrainer.generate_on_policy_outputs``."""
     outputs = wrapped(*args, **kwargs)
     call = call_arguments(args, kwargs, _PARAMETERS)
@@ -72,7 +76,7 @@ def restore_on_policy_eos(wrapped, instance, args, kwargs):
 METHODS = {"generate_on_policy_outputs": restore_on_policy_eos}
 
 
-def has_known_shape(function):
+def has_known_shape(function: object) -> bool:
     """True when ``function`` is ``(self, model, inputs, generation_config, pad_token_id, ...)``.
 
     From trl 1.0.0 the masking itself lives in ``_build_sequence_batch``.

@@ -239,9 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     except DemoError as error:
         print(f"eosfix demo: {error}", file=sys.stderr)
         return 1
-    facts = {"transformers": metadata.version("transformers"), "torch": metadata.version("torch")}
-    facts.update({key: getattr(settings, key) for key in ("steps", "batch_size", "train_size", "test_size", "seed")})
-    facts["lr"] = settings.lr
+    facts = {
+        "transformers": metadata.version("transformers"),
+        "torch": metadata.version("torch"),
+        **{key: getattr(settings, key) for key in ("steps", "batch_size", "train_size", "test_size", "seed", "lr")},
+    }
     print(render(results, facts, **options))
     if args.plot:
         plot(results, curves, args.plot)

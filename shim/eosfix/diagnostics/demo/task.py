@@ -55,7 +55,8 @@ def build_data(seed: int, n_train: int, n_test: int) -> tuple[list[Quote], list[
     """(train, test): disjoint lists of (quote words, author index), the same for a given seed."""
     rng = random.Random(seed)
     vocabulary = [word for theme in THEMES for word in theme] + list(COMMON)
-    quotes, seen = [], set()
+    quotes: list[Quote] = []
+    seen: set[tuple[str, ...]] = set()
     while len(quotes) < n_train + n_test:
         author = rng.randrange(len(AUTHORS))
         words = (rng.choice(THEMES[author]), *rng.choices(vocabulary, k=rng.randint(2, 5)))

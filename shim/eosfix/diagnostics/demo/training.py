@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eosfix.diagnostics.demo.evaluation import score, shown
 from eosfix.diagnostics.demo.task import Quote, prompt_text
@@ -32,7 +33,7 @@ class Settings:
     samples: int = 4
 
 
-Progress = Callable[..., object]  # tqdm's signature: progress(total=..., desc=...) -> a bar
+Progress = Callable[..., Any]  # tqdm's signature: progress(total=..., desc=...) -> a bar
 Record = dict
 Result = tuple[Record, list[float]]  # (the run's record, its loss curve)
 
@@ -43,7 +44,7 @@ def progress_bars(enabled: bool) -> Progress:
 
     from tqdm.auto import tqdm
 
-    def progress(**kwargs: object) -> object:
+    def progress(**kwargs: Any) -> Any:
         return tqdm(file=sys.stderr, disable=not enabled, leave=False, dynamic_ncols=True, **kwargs)
 
     return progress

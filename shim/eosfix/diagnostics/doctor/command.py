@@ -10,7 +10,7 @@ state is put back as it was afterwards.
 import json
 import sys
 
-from eosfix._cli import debug_requested
+from eosfix._cli import debug_enabled, one_line
 
 PROBE_TEXTS = ("the cat sat </s>", "a dog </s>", "hi </s> bye </s>")
 
@@ -135,7 +135,7 @@ def diagnose(debug=False):
         results = probe()
     except Exception as error:
         report["reason"] = (
-            f"the live probe failed ({_one_line(error)}); repair the install it names and run `eosfix doctor` again "
+            f"the live probe failed ({one_line(error)}); repair the install it names and run `eosfix doctor` again "
             "(`eosfix doctor --debug` shows the traceback)."
         )
         if debug:
@@ -159,10 +159,6 @@ def diagnose(debug=False):
     return report
 
 
-def _one_line(error):
-    return f"{type(error).__name__}: {' '.join(str(error).split())}"
-
-
 def _broken_dependency():
     """Why wrapt or transformers cannot be imported here, or "" when both can."""
     for module, remedy in (("wrapt", "pip install --force-reinstall wrapt"), ("transformers.data.data_collator", "")):
@@ -171,7 +167,7 @@ def _broken_dependency():
         except Exception as error:  # a broken install may raise anything (OSError from a torch build, ...)
             name = module.split(".")[0]
             return (
-                f"{name} cannot be imported ({_one_line(error)}), so eosfix cannot patch anything here; "
+                f"{name} cannot be imported ({one_line(error)}), so eosfix cannot patch anything here; "
                 + (remedy or "repair the install that message names")
                 + "."
             )
@@ -211,14 +207,13 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(prog="eosfix doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    parser.add_argument("--debug", action="store_true", help="let errors through with their traceback")
     parser.add_argument(
         "--tokenizer",
         metavar="PATH",
         help="also probe your own tokenizer and chat template: a GGUF file, a tokenizer folder, 'smollm2' or a hub id",
     )
     args = parser.parse_args(argv)
-    report = diagnose(debug=args.debug or debug_requested(sys.argv))
+    report = diagnose(debug=debug_enabled())
     if args.tokenizer:
         from eosfix.diagnostics.doctor import chat_template
         from eosfix.diagnostics.models import sources

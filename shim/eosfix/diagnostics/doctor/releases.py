@@ -1,9 +1,9 @@
 """Watch upstream: is the installed transformers or trl newer than the sweep verified, and is the bug still there?
 
 ``tools/sweep.py`` runs every release of transformers and trl in eosfix's range through the shim and the vendor
-patches and writes the newest release it verified to ``verified_releases.py`` beside this module. For an installed release
-newer than that, nobody has run eosfix against it yet; what can be said without a run is whether upstream still
-masks labels by value (the line ``labels[labels == ...pad_token_id] = -100`` in
+patches and writes the newest release it verified to ``verified_releases.py`` beside this module. For an
+installed release newer than that, nobody has run eosfix against it yet; what can be said without a run is whether
+upstream still masks labels by value (the line ``labels[labels == ...pad_token_id] = -100`` in
 ``DataCollatorForLanguageModeling``), read from the installed source.
 """
 

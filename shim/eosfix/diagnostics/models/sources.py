@@ -119,7 +119,7 @@ def load_tokenizer(source: str):
     kind, location = check(source, model=False)
     from transformers import AutoTokenizer
 
-    notes = []
+    notes: list[str] = []
     if kind != "gguf":
         try:
             return AutoTokenizer.from_pretrained(location), notes

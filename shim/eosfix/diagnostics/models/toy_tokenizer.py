@@ -17,7 +17,7 @@ def make_tokenizer(words, pad_is_eos=True, padding_side="right"):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {}
+    vocab: dict[str, int] = {}
     for token in (*SPECIAL_TOKENS, "<pad>", *words):
         vocab.setdefault(token, len(vocab))
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
