@@ -14,6 +14,7 @@ from helpers import HAS_TORCH, TENSORS, build_tokenizer, run_python
 
 import eosfix
 from eosfix import _patcher
+from eosfix.targets import TARGETS, load_target
 
 TESTS = str(Path(__file__).resolve().parent)
 
@@ -160,6 +161,60 @@ def test_import_patch_unpatch_ordering(steps, disabled):
     assert result == expected
     # apply() returns whether the patch is in place now: asked for, and the collator's module imported.
     assert [returned for returned, _ in applies] == [w and loaded for w, (_, loaded) in zip(wanted_at_apply, applies)]
+
+
+# Every target, not only the collator: each import/patch order in a fresh interpreter, whatever the target.
+TARGET_SCENARIO = textwrap.dedent(
+    """
+    import importlib, json, sys
+    import eosfix
+    from eosfix.targets import load_target
+
+    for step in STEPS:
+        if step == "import":
+            importlib.import_module(NAME)
+        elif step == "apply":
+            eosfix.apply()
+        elif step == "revert":
+            eosfix.revert()
+    module = importlib.import_module(NAME)
+    target = load_target(NAME)
+    cls = getattr(module, target.CLASS)
+    owners = {name: next(k for k in cls.__mro__ if name in vars(k)) for name in target.METHODS if hasattr(cls, name)}
+    attributes = {name: vars(owner)[name] for name, owner in owners.items()}
+    print(json.dumps({
+        "methods": sorted(attributes),
+        "wrapped": sorted(name for name, value in attributes.items() if type(value).__name__ == "EOSLabelWrapper"),
+    }))
+    """
+)
+TARGET_ORDERINGS = [("import", "apply"), ("apply", "import"), ("apply", "import", "revert"), ("import",)]
+
+
+def _importable(module):
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize("steps", TARGET_ORDERINGS, ids=["-".join(s) for s in TARGET_ORDERINGS])
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_every_target_in_every_import_order(name, steps):
+    if not _importable(name):
+        pytest.skip(f"{name} does not exist in the installed release")
+    target = load_target(name)
+    module = __import__(name, fromlist=["_"])
+    wanted = steps.count("apply") > 0 and steps[-1] != "revert"
+    code = f"NAME = {name!r}\nSTEPS = {list(steps)!r}\n" + TARGET_SCENARIO
+    result, _ = run_python(code)
+    assert result["methods"], f"{target.CLASS} has none of {sorted(target.METHODS)}"
+    if wanted and _patcher.supports(target, module):
+        assert result["wrapped"] == result["methods"]
+    else:
+        assert result["wrapped"] == []
 
 
 def test_autopatch_never_raises_into_the_program():
