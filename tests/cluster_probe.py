@@ -2,7 +2,9 @@
 tests/test_deepspeed.py.
 
 A user's training script that never imports eosfix: it builds a collator with
-pad == eos and collates two examples with one real EOS each. Only the ``.pth``
+pad == eos and collates two examples with one real EOS each (numpy batches:
+what is under test is whether the switch reached the process, and leaving
+torch out of each rank's start keeps the many launches short). Only the ``.pth``
 start-up hook of the installed wheel, switched on by ``EOSFIX_AUTOPATCH`` in
 this process's environment, can have patched it. Writes
 ``<out>/rank-<host>-<pid>.json``: the rank, whether eosfix is loaded and
@@ -25,7 +27,7 @@ from transformers import DataCollatorForLanguageModeling  # noqa: E402
 out, *names = [arg for arg in sys.argv[1:] if not arg.startswith("--local_rank")]
 out = Path(out)
 tok = build_tokenizer(pad="eos")
-batch = DataCollatorForLanguageModeling(tok, mlm=False)([tok("the cat </s>"), tok("a </s>")])
+batch = DataCollatorForLanguageModeling(tok, mlm=False, return_tensors="np")([tok("the cat </s>"), tok("a </s>")])
 real_eos = (batch["input_ids"] == tok.eos_token_id) & (batch["attention_mask"] == 1)
 eosfix = sys.modules.get("eosfix")  # loaded only by the start-up hook: this script does not import it
 report = {

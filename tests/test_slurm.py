@@ -12,8 +12,10 @@ Also DeepSpeed's ``--launcher=slurm``, which runs ``srun --export=ALL,...``.
 """
 
 import os
+import re
 import subprocess
 import sys
+import time
 
 import cluster_engines
 import pytest
@@ -40,9 +42,24 @@ def _run(argv, slurm, out, shell_switch, cwd=None):
     env = clean_env(**slurm, **(SWITCH if shell_switch else {}))
     proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    if argv[0] == "sbatch":
+        _wait_for_job(proc.stdout.strip().split(";")[0], env)
     found = reports(out)
     assert [r["rank"] for r in found] == [0, 1], (found, proc.stderr[-3000:])
     return found
+
+
+def _wait_for_job(job_id, env):
+    """Until the job has ended; ``sbatch --wait`` polls only every 10 s, which adds up over many jobs."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        proc = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True)
+        state = re.search(r"JobState=(\w+)", proc.stdout)
+        if state and state.group(1) not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+            assert state.group(1) == "COMPLETED", proc.stdout
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not end within 300 s")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +104,7 @@ def test_sbatch_export_none(slurm, tmp_path, case):
     out.mkdir()
     job = tmp_path / "job.sh"
     job.write_text("#!/bin/bash\nset -e\n" + script.format(step=f"{PYTHON} {PROBE} {out}") + "\n")
-    argv = ["sbatch", "--wait", "--export=NONE", "-n", "2", f"--output={tmp_path}/job.log", str(job)]
+    argv = ["sbatch", "--parsable", "--export=NONE", "-n", "2", f"--output={tmp_path}/job.log", str(job)]
     found = _run(argv, slurm, out, shell_switch=True)
     assert all(r["patched"] is patched for r in found), (found, (tmp_path / "job.log").read_text()[-2000:])
     assert kept(found) == ((4, 4) if patched else (0, 4))
@@ -99,7 +116,8 @@ def test_sbatch_default_forwards_the_submitting_shell(slurm, tmp_path, shell_swi
     out.mkdir()
     job = tmp_path / "job.sh"
     job.write_text(f"#!/bin/bash\nset -e\nsrun -n 2 {PYTHON} {PROBE} {out}\n")
-    found = _run(["sbatch", "--wait", "-n", "2", f"--output={tmp_path}/job.log", str(job)], slurm, out, shell_switch)
+    argv = ["sbatch", "--parsable", "-n", "2", f"--output={tmp_path}/job.log", str(job)]
+    found = _run(argv, slurm, out, shell_switch)
     assert kept(found) == ((4, 4) if shell_switch else (0, 4))
 
 
