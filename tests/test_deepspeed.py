@@ -120,11 +120,11 @@ def test_one_host_launches_locally_with_the_whole_environment(ssh, tmp_path, she
 
 def test_a_commented_out_line_runs_nothing_on_the_nodes(ssh, tmp_path):
     """``#KEY=VALUE`` passes the parser and becomes ``export #KEY=VALUE;``: the shell ignores the rest of the
-    command, so no node starts a rank. write_deepspeed_env refuses such a file."""
+    command, so no node starts a rank, and the launcher exits 0. write_deepspeed_env refuses such a file."""
     (tmp_path / "launch").mkdir()
     (tmp_path / "launch" / ".deepspeed_env").write_text("#EOSFIX_AUTOPATCH=1\n")
     found, proc = _launch(ssh, tmp_path, env={"EOSFIX_AUTOPATCH": "1"}, check=False)
-    assert found == [], found
+    assert found == [] and proc.returncode == 0, (found, proc.returncode, proc.stderr[-3000:])
     with pytest.raises(ValueError, match="is not a KEY=VALUE line"):
         eosfix.cluster.write_deepspeed_env(tmp_path / "launch" / ".deepspeed_env")
 
