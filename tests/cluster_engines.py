@@ -26,7 +26,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -64,11 +63,11 @@ def which(program: str) -> str | None:
     return None
 
 
-def ensure_packages() -> None:
+def ensure_packages(config) -> None:
     """Install the Debian packages of every engine with apt-get, once per session, if any program is missing.
 
-    Skips the calling test (an error under ``EOSFIX_REQUIRE_CLUSTER_ENGINES``) when
-    that is impossible: not root, or no apt-get.
+    Says so on the terminal (``config`` is pytest's). Skips the calling test (an error under
+    ``EOSFIX_REQUIRE_CLUSTER_ENGINES``) when that is impossible: not root, or no apt-get.
     """
     import pytest
 
@@ -83,9 +82,8 @@ def ensure_packages() -> None:
         reason = f"{', '.join(missing)} not installed, and there is no apt-get here to install them"
     if reason is None and not _install_log:
         # Said on the terminal, past pytest's capture: a test run that changes the machine says so.
-        sys.__stderr__.write(
-            f"\ncluster engines: installing {' '.join(missing)} (apt-get update && {' '.join(command)})\n"
-        )
+        with config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            print(f"\ncluster engines: installing {' '.join(missing)} (apt-get update && {' '.join(command)})")
         _install_log.append(_apt(missing))
         missing = sorted({package for program, package in PROGRAMS.items() if which(program) is None})
         if missing:
@@ -263,9 +261,23 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
                     env,
                 )
             )
-            yield {"SLURM_CONF": str(conf)}
+            try:
+                yield {"SLURM_CONF": str(conf)}
+            finally:
+                _cancel_jobs(env)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _cancel_jobs(env, wait: float = 30) -> None:
+    """Cancel what a failed test left queued or running, and give its steps time to end before slurmd stops."""
+    subprocess.run([which("scancel"), "--user=root"], env=env, capture_output=True)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        queue = subprocess.run([which("squeue"), "-h", "-o", "%i"], env=env, capture_output=True, text=True)
+        if queue.returncode != 0 or not queue.stdout.strip():
+            return
+        time.sleep(0.5)
 
 
 def _ping(env):

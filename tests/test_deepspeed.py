@@ -36,9 +36,9 @@ NOT_PREFIXED = {"OTHER_EOSFIX_PROBE": "o"}
 
 
 @pytest.fixture(scope="module")
-def ssh():
+def ssh(request):
     """The environment for a launcher that reaches node1 and node2 over the test sshd."""
-    cluster_engines.ensure_packages()
+    cluster_engines.ensure_packages(request.config)
     with cluster_engines.sshd_for_pdsh() as env:
         yield env
 

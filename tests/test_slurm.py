@@ -31,9 +31,9 @@ SWITCH = {"EOSFIX_AUTOPATCH": "1"}
 
 
 @pytest.fixture(scope="module")
-def slurm():
+def slurm(request):
     """The environment that points SLURM's commands at the test cluster."""
-    cluster_engines.ensure_packages()
+    cluster_engines.ensure_packages(request.config)
     with cluster_engines.slurm_cluster() as env:
         yield env
 
