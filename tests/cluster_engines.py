@@ -130,15 +130,21 @@ def _apt(packages: list[str]) -> str:
             policy.unlink()
 
 
-def require_deepspeed():
-    """Import deepspeed, or skip (an error under ``EOSFIX_REQUIRE_CLUSTER_ENGINES``) where it is not installed."""
+def require_cluster_env():
+    """Import deepspeed, or skip the calling module (an error under ``EOSFIX_REQUIRE_CLUSTER_ENGINES``).
+
+    deepspeed is installed only in the ``cluster-tf523`` tox env, and it marks the env where the engine tests
+    run: elsewhere they would install Debian packages and start daemons in every full env of the matrix.
+    """
     import pytest
 
     if os.environ.get(REQUIRE):
         import deepspeed
 
         return deepspeed
-    return pytest.importorskip("deepspeed", reason="deepspeed is installed only in the cluster-tf523 tox env")
+    return pytest.importorskip(
+        "deepspeed", reason="the SLURM and DeepSpeed tests run in the cluster-tf523 tox env, the one with deepspeed"
+    )
 
 
 def free_port() -> int:

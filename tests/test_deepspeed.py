@@ -26,7 +26,7 @@ from helpers import clean_env, require_wheel
 import eosfix.cluster
 
 require_wheel()
-cluster_engines.require_deepspeed()
+cluster_engines.require_cluster_env()
 
 DEEPSPEED = os.path.join(os.path.dirname(sys.executable), "deepspeed")
 TWO_NODES = "node1 slots=1\nnode2 slots=1\n"

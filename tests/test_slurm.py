@@ -8,7 +8,8 @@ them, 0 of 4 when it did not. ``srun``/``sbatch`` run from a shell without
 eosfix's switch unless the case puts it there, and the interpreter is named
 by absolute path (``--export=NONE`` drops PATH).
 
-Also DeepSpeed's ``--launcher=slurm``, which runs ``srun --export=ALL,...``.
+Also DeepSpeed's ``--launcher=slurm``, which runs ``srun --export=ALL,...``. These tests run in the
+``cluster-tf523`` tox env (the one with deepspeed) and skip elsewhere with that reason.
 """
 
 import os
@@ -25,6 +26,7 @@ from helpers import clean_env, require_wheel
 import eosfix.cluster
 
 require_wheel()
+cluster_engines.require_cluster_env()
 
 PYTHON = sys.executable
 SWITCH = {"EOSFIX_AUTOPATCH": "1"}
@@ -124,7 +126,6 @@ def test_sbatch_default_forwards_the_submitting_shell(slurm, tmp_path, shell_swi
 @pytest.mark.parametrize("shell_switch", [True, False])
 def test_deepspeed_slurm_launcher_forwards_the_shell(slurm, tmp_path, shell_switch):
     """``deepspeed --launcher=slurm`` runs ``srun --export=ALL,...``: the shell's switch reaches the ranks."""
-    cluster_engines.require_deepspeed()
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "hostfile").write_text("node1 slots=1\nnode2 slots=1\n")
