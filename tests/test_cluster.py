@@ -99,3 +99,12 @@ def test_write_deepspeed_env_refuses_a_line_the_launcher_cannot_take(tmp_path, b
     with pytest.raises(ValueError, match=rf"\.deepspeed_env:{line}: .* is not a KEY=VALUE line.*remove that line"):
         eosfix.cluster.write_deepspeed_env(path)
     assert path.read_text() == before
+
+
+def test_write_deepspeed_env_follows_a_symbolic_link(tmp_path):
+    shared = tmp_path / "shared.env"
+    shared.write_text("A=1\n")
+    link = tmp_path / ".deepspeed_env"
+    link.symlink_to(shared)
+    eosfix.cluster.write_deepspeed_env(link)
+    assert link.is_symlink() and shared.read_text() == "A=1\nEOSFIX_AUTOPATCH=1\n"

@@ -14,7 +14,7 @@ the switch to the engine that starts them::
     os.environ.update(eosfix.env_vars())   # or: export EOSFIX_AUTOPATCH=1
 
     eosfix.cluster.write_deepspeed_env()   # adds EOSFIX_AUTOPATCH=1 to ./.deepspeed_env
-    f"srun --export={eosfix.cluster.slurm_export()} python train.py"
+    eosfix.cluster.slurm_export()          # "ALL,EOSFIX_AUTOPATCH=1", for srun --export=...
 
 Nothing here imports ray; the functions return plain dicts. eosfix has to be
 installed from its wheel on every node: the switch only asks the start-up
@@ -90,6 +90,10 @@ def write_deepspeed_env(path: str | os.PathLike[str] = ".deepspeed_env") -> Path
     the name ``DS_ENV_FILE`` gives) on every node, rank 0 included. The file's other lines are kept as they are;
     no comment or blank line is written, and the last line ends with a newline. An ``EOSFIX_AUTOPATCH`` line that
     already switches eosfix on is left alone (a second call changes nothing); one that does not is set to ``1``.
+    A symbolic link is followed: the file it points to is rewritten.
+
+    Args:
+        path: the file to update; the default is ``.deepspeed_env`` in the current directory.
 
     Raises:
         ValueError: a line of the existing file is not ``KEY=VALUE`` (the launcher would fail on it); the file
@@ -122,7 +126,7 @@ def write_deepspeed_env(path: str | os.PathLike[str] = ".deepspeed_env") -> Path
                 new_lines[i] = entry
     if new_lines == lines and (not lines or target.read_text(encoding="utf-8").endswith("\n")):
         return target
-    _replace(target, "".join(f"{line}\n" for line in new_lines))
+    _replace(target.resolve() if target.is_symlink() else target, "".join(f"{line}\n" for line in new_lines))
     return target
 
 
