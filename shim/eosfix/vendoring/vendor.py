@@ -308,14 +308,14 @@ def select(package: VendoredPackage, patches: list, not_patched: list) -> Select
     return Selection(chosen, outside=True, unfixed=tuple(unfixed))
 
 
-def _link_tree(source: Path, target: Path, files: set) -> None:
+def link_tree(source: Path, target: Path, files: set) -> None:
     """``target`` mirrors ``source``: the directories and files on the way to ``files`` are real, the rest links."""
     target.mkdir()
     heads = {file.parts[0] for file in files}
     for entry in source.iterdir():
         destination = target / entry.name
         if entry.name in heads and entry.is_dir():
-            _link_tree(entry, destination, {Path(*f.parts[1:]) for f in files if f.parts[0] == entry.name})
+            link_tree(entry, destination, {Path(*f.parts[1:]) for f in files if f.parts[0] == entry.name})
         elif entry.name in heads:
             shutil.copy2(entry, destination)
         elif entry.name != "__pycache__":  # bytecode of a file copied here would be stale
@@ -344,7 +344,7 @@ def verify(package: VendoredPackage, patches: list) -> int:
         scratch = Path(scratch)
         files = {Path(p.file).relative_to(package.name) for p in patches}
         view = VendoredPackage(package.name, scratch / package.name, package.version)
-        _link_tree(package.directory, view.directory, files)
+        link_tree(package.directory, view.directory, files)
         for dist_info in package.directory.parent.glob(f"{package.name}-*.dist-info"):
             (scratch / dist_info.name).symlink_to(dist_info, target_is_directory=True)
         for patch in patches:
