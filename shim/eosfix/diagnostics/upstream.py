@@ -4,7 +4,8 @@
 patches and writes the newest release it verified to ``_verified.py`` beside this module. For an installed release
 newer than that, nobody has run eosfix against it yet; what can be said without a run is whether upstream still
 masks labels by value (the line ``labels[labels == ...pad_token_id] = -100`` in
-``DataCollatorForLanguageModeling``), read from the installed source.
+``DataCollatorForLanguageModeling``), read from the installed source. The notes are for users: on such a release
+the doctor's verdict is its live probe's, and ``eosfix vendor --check`` proves the patch on a vendored copy.
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def check() -> dict:
             )
         else:
             entry["note"] = (
-                f"newer than the sweep verified ({newest or 'no release yet'}); the collator still masks by value: "
-                "trust the live probe, and rerun tools/sweep.py"
+                f"newer than the releases this eosfix was verified on (to {newest or 'none yet'}); its collator still "
+                "masks labels by value, so the verdict below is the live probe's, run on this install; for a "
+                "vendored copy, `eosfix vendor PATH --check` proves the patch on it"
             )
         report[distribution] = entry
     return report
