@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eosfix.diagnostics._verified import VERIFIED
 
-# The masking line in every release 4.30.0 to 5.23.0 (torch_call, numpy_call, and tf.where in 4.x tf_call).
+# The masking line in every release the sweep covers (torch_call, numpy_call, and tf.where in 4.x tf_call).
 VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_id")
 # The collator source files, read without importing the packages (importing transformers costs seconds).
 SOURCES = {"transformers": "data/data_collator.py", "trl": "trainer/utils.py"}
