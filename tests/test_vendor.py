@@ -84,6 +84,13 @@ def test_manifest_entries_point_at_patches_with_dep3_headers():
         assert compat_table.replace_block(text, table, (compat_table.PATCHES_START, compat_table.PATCHES_END)) == text
 
 
+def test_the_package_carries_the_rule_cases_the_repository_tests_with():
+    # eosfix vendor runs them on a newer release's copy, where no repository is at hand: the wheel ships them, and
+    # spec/ in the repository is a link to the same file.
+    assert vendor.SPEC.is_file() and vendor.RULE_CHECK.is_file()
+    assert vendor.SPEC.read_bytes() == (REPO / "spec" / "label_rule.json").read_bytes()
+
+
 def test_each_vendor_patch_lies_inside_the_supported_range_of_the_runtime_patch():
     """The two sources of ranges, the manifest (``eosfix vendor``) and the targets' SUPPORTED (the shim), agree.
 
