@@ -364,7 +364,10 @@ def verify(package: VendoredPackage, patches: list) -> int:
             TOKENIZERS_PARALLELISM="false",
         )
         command = [sys.executable, str(RULE_CHECK), str(SPEC), kind]
-        proc = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, check=False)
+        try:
+            proc = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            proc = subprocess.CompletedProcess(command, 1, "", "the check did not finish within 15 minutes")
         lines = proc.stdout.strip().splitlines()
         report = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
         imported = report and report[package.name] or ""
