@@ -88,18 +88,35 @@ COMPLETION_ONLY_FILE = "trl/trainer/utils.py"  # DataCollatorForCompletionOnlyLM
 
 
 def vendor_patches(package, file=None):
-    """The vendor patches of eosfix's manifest for the installed ``package`` (touching ``file`` when given)."""
+    """The vendor patches ``eosfix vendor`` applies to the installed ``package`` (touching ``file`` when given).
+
+    What the command itself would apply, not what the manifest's ranges say: on a release outside them, the
+    patch of the nearest code shape where it applies and passes the label rule's cases on a scratch view of the
+    installed package (``eosfix vendor --check``'s proof). A test gated on this skips only where no patch can
+    hold, never because eosfix's data has not caught up with a release.
+    """
+    if installed(package) is None or find_spec(package) is None:
+        return []
+    return [patch for patch in _vendor_selection(package) if file is None or patch.file == file]
+
+
+_SELECTIONS = {}
+
+
+def _vendor_selection(package):
     from eosfix.vendoring import vendor
 
-    version = installed(package)
-    return [
-        patch
-        for patch in vendor.load_manifest()[0]
-        if patch.package == package
-        and (file is None or patch.file == file)
-        and version is not None
-        and patch.versions.contains(version, prereleases=True)
-    ]
+    if package not in _SELECTIONS:
+        copy = vendor.find_package(package_dir(package))
+        try:
+            selection = vendor.select(copy, *vendor.load_manifest())
+            pending = [p for p in selection.patches if vendor.patch_state(p, copy, revert=False)[0] == "pending"]
+            if selection.outside and pending:
+                vendor.verify(copy, pending)
+            _SELECTIONS[package] = selection.patches
+        except vendor.VendorError:
+            _SELECTIONS[package] = []
+    return _SELECTIONS[package]
 
 
 def in_target_range(module):
@@ -153,7 +170,11 @@ def copy_package(name, destination, files=None):
 
 
 def small_copy(name, destination):
-    """The files ``eosfix vendor`` reads and patches, plus the dist-info a ``pip install --target`` leaves."""
+    """The files ``eosfix vendor`` reads and patches, plus the dist-info a ``pip install --target`` leaves.
+
+    Those files are real copies; every other file of the installed package is a link to it, so the copy imports
+    (``eosfix vendor`` runs the label rule's cases on a copy of a release outside the patches' ranges).
+    """
     files = {
         "transformers": ["__init__.py", "data/data_collator.py"],
         "trl": ["__init__.py", "trainer/utils.py", "trainer/sft_trainer.py"],
@@ -163,7 +184,9 @@ def small_copy(name, destination):
 
     patched = {p.file.split("/", 1)[1] for p in vendor.load_manifest()[0] if p.package == name}
     files += sorted(f for f in patched - set(files) if (package_dir(name) / f).is_file())
-    target = copy_package(name, destination, files)
+    destination.mkdir(parents=True, exist_ok=True)
+    target = destination / name
+    vendor.link_tree(package_dir(name), target, {Path(f) for f in files})
     # trl >= 0.20 has no __version__ literal; the command then reads the dist-info next to the package.
     for dist_info in package_dir(name).parent.glob(f"{name}-{installed(name)}.dist-info"):
         shutil.copytree(dist_info, destination / dist_info.name)

@@ -32,7 +32,9 @@ def test_newer_release_that_still_masks_by_value(monkeypatch):
     monkeypatch.setattr(releases, "VERIFIED", {"transformers": ("4.30.0", "4.29.0")})
     entry = releases.check()["transformers"]
     assert entry["newer"] and entry["needs_sweep"]
-    assert "still masks by value" in entry["note"] and "rerun tools/sweep.py" in entry["note"]
+    assert "still masks labels by value" in entry["note"] and "the live probe's" in entry["note"]
+    # Advice a user can follow: nothing that needs the eosfix repository.
+    assert "eosfix vendor PATH --check" in entry["note"] and "tools/" not in entry["note"]
 
 
 def test_newer_release_without_the_line_is_reported_as_maybe_fixed(monkeypatch):
@@ -47,6 +49,18 @@ def test_newer_trl_without_the_completion_collator_needs_no_sweep(monkeypatch):
     monkeypatch.setattr(releases, "VERIFIED", {"trl": ("0.7.0", "0.0.1")})
     entry = releases.check()["trl"]
     assert entry["newer"] and entry["needs_sweep"] is entry["has_collator"]
+
+
+def test_doctor_on_a_newer_release_gives_the_probe_verdict_and_user_advice(monkeypatch):
+    from eosfix.diagnostics.doctor import command as doctor
+
+    monkeypatch.setattr(releases, "VERIFIED", {"transformers": ("4.30.0", "4.29.0")})
+    report = doctor.diagnose()
+    text = doctor.render(report)
+    assert f"upstream:    transformers {installed('transformers')}: newer than the releases" in text
+    assert "eosfix vendor PATH --check" in text and "tools/sweep.py" not in text
+    # The verdict is the live probe's, newer release or not.
+    assert report["ok"] is report["fixed"] is all(r["fixed_labelled"] == r["eos"] for r in report["probe"].values())
 
 
 def test_doctor_json_carries_the_watch():

@@ -10,18 +10,21 @@ together once per session: importing transformers and trl is most of the cost.
 
 import subprocess
 import sys
+import textwrap
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from helpers import (
     COMPLETION_ONLY_FILE,
+    HAS_TORCH,
     IGNORE,
     copy_package,
     expected_completion_labels,
     expected_lm_labels,
     installed,
     json_reports,
+    load_cases,
     own_positions,
     small_copy,
     start_without_eosfix,
@@ -38,7 +41,7 @@ TRL_PATCHED = bool(vendor_patches("trl", COMPLETION_ONLY_FILE))  # DataCollatorF
 TRANSFORMERS_PATCHED = bool(vendor_patches("transformers"))
 
 needs_transformers_patch = pytest.mark.skipif(
-    not TRANSFORMERS_PATCHED, reason="no eosfix patch for this transformers version"
+    not TRANSFORMERS_PATCHED, reason="no eosfix vendor patch applies and passes the rule's cases on this transformers"
 )
 needs_trl_patch = pytest.mark.skipif(not TRL_PATCHED, reason="trl is absent or has no DataCollatorForCompletionOnlyLM")
 
@@ -79,6 +82,13 @@ def test_manifest_entries_point_at_patches_with_dep3_headers():
     for readme in (REPO / "README.md", REPO / "patches" / "README.md"):
         text = readme.read_text(encoding="utf-8")
         assert compat_table.replace_block(text, table, (compat_table.PATCHES_START, compat_table.PATCHES_END)) == text
+
+
+def test_the_package_carries_the_rule_cases_the_repository_tests_with():
+    # eosfix vendor runs them on a newer release's copy, where no repository is at hand: the wheel ships them, and
+    # spec/ in the repository is a link to the same file.
+    assert vendor.SPEC.is_file() and vendor.RULE_CHECK.is_file()
+    assert vendor.SPEC.read_bytes() == (REPO / "spec" / "label_rule.json").read_bytes()
 
 
 def test_each_vendor_patch_lies_inside_the_supported_range_of_the_runtime_patch():
@@ -139,6 +149,7 @@ def test_apply_twice_then_revert_restores_the_file_byte_for_byte(tmp_path, capsy
 @needs_transformers_patch
 def test_a_patch_that_no_longer_applies_fails_loudly_and_changes_nothing(tmp_path, capsys):
     copy = small_copy("transformers", tmp_path)
+    inside_the_ranges(copy)  # a release the patch was made for, whose code changed (a local edit, say)
     target = copy / "data/data_collator.py"
     # Upstream rewrites numpy_call's label line: the second hunk of the patch loses its context.
     text = target.read_text(encoding="utf-8")
@@ -158,18 +169,148 @@ def test_a_patch_that_no_longer_applies_fails_loudly_and_changes_nothing(tmp_pat
     assert status == vendor.EXIT_CONFLICT and "hunk #2" in out
 
 
-@needs_transformers_patch
-def test_unsupported_versions_name_the_nearest_supported_one(tmp_path, capsys):
-    copy = small_copy("transformers", tmp_path)
+def set_version(copy, name, version):
     init = copy / "__init__.py"
     original = init.read_text(encoding="utf-8")
-    patches = [patch for patch in vendor.load_manifest()[0] if patch.package == "transformers"]
-    first, last = min(patch.first for patch in patches), max(patch.last for patch in patches)
-    for version, nearest in (("1.0.0", first), ("99.0.0.dev0", last)):
-        init.write_text(original.replace(f'__version__ = "{installed("transformers")}"', f'__version__ = "{version}"'))
-        status, out = run_vendor(capsys, copy)
-        assert status == vendor.EXIT_NO_PATCH
-        assert f"no patch for transformers {version}" in out and f"nearest supported version: {nearest}" in out
+    assert original.count(f'__version__ = "{installed(name)}"') == 1
+    init.unlink()  # small_copy may have made it a link to the installed file
+    init.write_text(original.replace(f'__version__ = "{installed(name)}"', f'__version__ = "{version}"'))
+
+
+def inside_the_ranges(copy, name="transformers"):
+    """Make ``copy`` claim the newest release the patches were made for, where the installed one is newer."""
+    last = max(patch.last for patch in vendor.load_manifest()[0] if patch.package == name)
+    if vendor.Version(installed(name)) > last:
+        set_version(copy, name, str(last))
+
+
+def outside_the_ranges(copy, name="transformers"):
+    """Make ``copy`` claim a release above every patch's range (the installed one where it already is) and return it.
+
+    eosfix cannot know about a release newer than itself: this is what a project on that release runs into.
+    """
+    last = max(patch.last for patch in vendor.load_manifest()[0] if patch.package == name)
+    version = installed(name)
+    if vendor.Version(version) <= last:
+        version = f"{last.major}.{last.minor + 1}.0"
+        set_version(copy, name, version)
+    return version
+
+
+@needs_transformers_patch
+def test_a_newer_release_is_verified_on_the_copy_then_patched(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    version = outside_the_ranges(copy)
+    target = copy / "data/data_collator.py"
+    pristine = target.read_bytes()
+    cases = sum(len(c["return_tensors"]) for c in load_cases() if c["collator"] == "lm") // (1 if HAS_TORCH else 2)
+
+    status, out = run_vendor(capsys, copy, "--check")
+    assert status == 0, out
+    assert f"transformers {version} is newer than the releases this eosfix was released with" in out
+    assert f"the patch applies cleanly and its {cases} rule cases pass on your copy" in out
+    assert target.read_bytes() == pristine
+
+    status, out = run_vendor(capsys, copy)
+    assert status == 0 and f"the patch applied cleanly and its {cases} rule cases pass on your copy" in out, out
+    assert "transformers-lm-collator-labels-by-position.patch: applied" in out
+    assert target.read_bytes() != pristine
+    # Nothing of the verification is written back into eosfix: the manifest still ends where it did.
+    assert max(p.last for p in vendor.load_manifest()[0] if p.package == "transformers") < vendor.Version(version)
+
+    status, out = run_vendor(capsys, copy)
+    assert status == 0 and "already applied" in out
+    status, out = run_vendor(capsys, copy, "--revert")
+    assert status == 0 and "reverted" in out
+    assert target.read_bytes() == pristine
+
+
+@needs_transformers_patch
+def test_a_newer_release_whose_code_moved_is_refused_naming_the_hunk(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    outside_the_ranges(copy)
+    target = copy / "data/data_collator.py"
+    text = target.read_text(encoding="utf-8")
+    assert text.count('labels = np.copy(batch["input_ids"])') == 1
+    target.write_text(text.replace('labels = np.copy(batch["input_ids"])', 'labels = batch["input_ids"].copy()'))
+    modified = target.read_bytes()
+    for flags in ((), ("--check",)):
+        status, out = run_vendor(capsys, copy, *flags)
+        assert status == vendor.EXIT_NO_PATCH, out
+        assert "transformers-lm-collator-labels-by-position.patch, the nearest code shape, does not apply" in out
+        assert "hunk #2" in out and "def numpy_call" in out and str(target) in out
+        assert len(out.strip().splitlines()) == 1
+        assert target.read_bytes() == modified
+
+
+@needs_transformers_patch
+def test_a_newer_release_where_the_patch_applies_but_the_rule_fails_is_refused(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    outside_the_ranges(copy)
+    target = copy / "data/data_collator.py"
+    # Upstream starts masking every EOS label after the line the patch replaces: the patch applies cleanly, and
+    # only running the collator shows that the copy still drops EOS labels.
+    target.write_text(
+        target.read_text(encoding="utf-8")
+        + textwrap.dedent(
+            """
+            _eos_call = DataCollatorForLanguageModeling.__call__
+
+
+            def _drop_eos(self, *args, **kwargs):
+                batch = _eos_call(self, *args, **kwargs)
+                if "labels" in batch:
+                    batch["labels"][batch["labels"] == self.tokenizer.eos_token_id] = -100
+                return batch
+
+
+            DataCollatorForLanguageModeling.__call__ = _drop_eos
+            """
+        ),
+        encoding="utf-8",
+    )
+    modified = target.read_bytes()
+    for flags in ((), ("--check",)):
+        status, out = run_vendor(capsys, copy, *flags)
+        assert status == vendor.EXIT_NO_PATCH, out
+        assert "the patched collator fails the label rule's case eos-" in out and "Nothing was changed." in out
+        assert len(out.strip().splitlines()) == 1
+        assert target.read_bytes() == modified
+
+
+@needs_transformers_patch
+def test_a_newer_release_that_cannot_be_imported_here_needs_the_unverified_flag(tmp_path, capsys):
+    # Only the files the command reads: nothing to import transformers from.
+    copy = copy_package("transformers", tmp_path, ["__init__.py", "data/data_collator.py"])
+    version = outside_the_ranges(copy)
+    target = copy / "data/data_collator.py"
+    pristine = target.read_bytes()
+    status, out = run_vendor(capsys, copy)
+    assert status == vendor.EXIT_NO_PATCH
+    assert "the patched copy does not import here" in out and vendor.UNVERIFIED_FLAG in out
+    assert len(out.strip().splitlines()) == 1 and target.read_bytes() == pristine
+    status, out = run_vendor(capsys, copy, vendor.UNVERIFIED_FLAG)
+    assert status == 0 and f"transformers {version} is newer" in out and "unverified" in out
+    assert target.read_bytes() != pristine
+
+
+@needs_transformers_patch
+def test_a_newer_release_that_no_longer_masks_by_value_has_nothing_to_do(tmp_path, capsys):
+    copy = small_copy("transformers", tmp_path)
+    outside_the_ranges(copy)
+    target = copy / "data/data_collator.py"
+    text = target.read_text(encoding="utf-8")
+    # Upstream fixed it: every line the patches replace is gone.
+    for patch in vendor.load_manifest()[0]:
+        if patch.package == "transformers":
+            for code in vendor.masking_code(patch):
+                text = text.replace(code, "pass  # labels masked by position upstream")
+    target.write_text(text, encoding="utf-8")
+    fixed = target.read_bytes()
+    for flags in ((), ("--check",)):
+        status, out = run_vendor(capsys, copy, *flags)
+        assert status == 0 and "nothing to do" in out and "no longer masks labels" in out, out
+        assert target.read_bytes() == fixed
 
 
 @needs_transformers_patch
@@ -199,7 +340,7 @@ def test_a_directory_that_is_not_a_package_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.skipif(installed("trl") is None, reason="trl is not installed in this env")
-def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, capsys):
+def test_trl_copy_is_patched_or_has_nothing_to_do(tmp_path, capsys):
     copy = small_copy("trl", tmp_path)
     status, out = run_vendor(capsys, copy)
     # What the manifest lists for this release: the completion-only collator up to 0.19, GKD (0.11 to 1.8) and
@@ -209,9 +350,9 @@ def test_trl_copy_is_patched_or_pointed_at_the_last_supported_release(tmp_path, 
         assert status == 0
         assert {line.split(": ")[0].strip() for line in out.splitlines() if line.endswith(": applied")} == expected
     else:
-        last = max(patch.last for patch in vendor.load_manifest()[0] if patch.package == "trl")
-        assert status == vendor.EXIT_NO_PATCH
-        assert f"nearest supported version: {last}" in out and "fixed GKD and GOLD upstream" in out
+        # trl 1.9.0 and later: fixed upstream, nothing of trl to patch (patches/manifest.json's not_patched).
+        assert status == 0
+        assert "nothing to do" in out and "fixed GKD and GOLD upstream" in out
 
 
 @pytest.mark.parametrize(
@@ -239,7 +380,7 @@ def runs(tmp_path_factory):
     left out to keep this file fast: importing trl costs seconds per process.)
     """
     if not TRANSFORMERS_PATCHED:
-        pytest.skip("no eosfix patch for this transformers version")
+        pytest.skip("no eosfix vendor patch applies and passes the rule's cases on this transformers")
     trl_flag = ["--trl"] if TRL_PATCHED else []
     tensorflow = ["--tf"] if find_spec("tensorflow") is not None else []
     root = tmp_path_factory.mktemp("vendored")

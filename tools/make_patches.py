@@ -6,7 +6,12 @@ so the carriers cannot drift apart; the DEP-3 headers live in the existing patch
 also writes upstream_pr/transformers/eos_label_cases.json, the rows of spec/label_rule.json that concern
 transformers' collator, which the upstream PR's tests read.
 
-    python tools/make_patches.py TRANSFORMERS_5X_DIR TRANSFORMERS_4X_DIR TRL_0_7_DIR TRL_0_13_DIR
+    python tools/make_patches.py TRANSFORMERS_5X_DIR TRANSFORMERS_4X_DIR TRL_0_7_DIR TRL_0_13_DIR [UPSTREAM_DIR]
+    python tools/make_patches.py --upstream UPSTREAM_DIR
+
+UPSTREAM_DIR is the transformers the upstream patch is made from, the newest release (a pull request goes
+against main, and the newest release is the closest thing to it); by default the 5.x one. ``--upstream`` writes
+only the upstream patch and its cases, leaving the vendor patches (and the sweep rows made with them) alone.
 
 Each DIR is an installed package directory (e.g. .tox/<env>/lib/python3.11/site-packages/transformers) of
 a release of that shape: transformers 5.x (torch_call, numpy_call), transformers 4.x (tf_call), trl 0.7-0.12
@@ -198,10 +203,29 @@ def _check_sources(sources: dict[Path, Path]) -> None:
             )
 
 
+COLLATOR = "data/data_collator.py"
+
+
+def _both_blocks() -> list[tuple[str, str]]:
+    return [_collator_block("clone"), _collator_block("np.copy")]
+
+
+def write_upstream(transformers_dir: Path) -> None:
+    """The upstream patch, made from ``transformers_dir`` with the same code as the vendor patch, and its cases."""
+    UPSTREAM.write_text(_with_header(UPSTREAM, _diff(transformers_dir, COLLATOR, _both_blocks(), "src/transformers/")))
+    print(f"wrote {UPSTREAM.relative_to(REPO)}")
+    UPSTREAM_CASES.write_text(upstream_cases_json(), encoding="utf-8")
+    print(f"wrote {UPSTREAM_CASES.relative_to(REPO)}")
+
+
 def main(argv: list[str]) -> int:
-    tf5, tf4, trl07, trl013 = (Path(arg) for arg in argv)
-    collator = "data/data_collator.py"
-    both = [_collator_block("clone"), _collator_block("np.copy")]
+    if argv[:1] == ["--upstream"]:
+        write_upstream(Path(argv[1]))
+        return 0
+    tf5, tf4, trl07, trl013 = (Path(arg) for arg in argv[:4])
+    upstream = Path(argv[4]) if len(argv) > 4 else tf5
+    collator = COLLATOR
+    both = _both_blocks()
     # patch -> (the release it is made from, the file, the code blocks, the path prefix of the diff)
     made = {
         "transformers-lm-collator-labels-by-position.patch": (tf5, collator, both, "transformers/"),
@@ -211,12 +235,10 @@ def main(argv: list[str]) -> int:
     }
     _check_sources({PATCHES / name: source[0] for name, source in made.items()})
     outputs = {PATCHES / name: _diff(*source) for name, source in made.items()}
-    outputs[UPSTREAM] = _diff(tf5, collator, both, "src/transformers/")
     for path, diff in outputs.items():
         path.write_text(_with_header(path, diff), encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")
-    UPSTREAM_CASES.write_text(upstream_cases_json(), encoding="utf-8")
-    print(f"wrote {UPSTREAM_CASES.relative_to(REPO)}")
+    write_upstream(upstream)
     return 0
 
 
@@ -224,7 +246,7 @@ def upstream_cases_json() -> str:
     """The spec's rows for DataCollatorForLanguageModeling, with the labels the upstream patch gives."""
     import json
 
-    spec = json.loads((REPO / "spec" / "label_rule.json").read_text(encoding="utf-8"))
+    spec = json.loads((REPO / "shim" / "eosfix" / "spec" / "label_rule.json").read_text(encoding="utf-8"))
     keys = ("id", "about", "pad", "padding_side", "form", "tokenizer_attention_mask", "pad_to_multiple_of")
     rows = []
     for case in spec["cases"]:

@@ -1,8 +1,9 @@
 """Release sweep: run eosfix against every transformers and trl release in its range, one throwaway env each.
 
-Not part of the default CI run (it installs ~180 envs). For every transformers release from 4.30.0 on (the
-newest above the supported range included) and every trl release 0.7.0 to 0.19.1 (the ones with
-``DataCollatorForCompletionOnlyLM``, each with the newest transformers released before it that it accepts), it:
+Not part of the default CI run (it installs ~180 envs). For every transformers release from the first its
+vendor patches cover (4.30.0) to the newest on the registry, and every trl release in the range of the vendor
+patches of ``DataCollatorForCompletionOnlyLM`` (0.7.0 to 0.19.1; trl 0.20.0 removed it), each with the newest
+transformers released before it that it accepts, it:
 
 1. makes a venv with ``uv`` (shared uv cache, files hard-linked), ``torch==2.13.0`` from the local wheel
    folder, the release, and the eosfix wheel built from this checkout;
@@ -12,14 +13,19 @@ newest above the supported range included) and every trl release 0.7.0 to 0.19.1
    with eosfix switched off, and compares the labels with the shim's and with the expected labels of
    ``tests/test_vendor.py``.
 
-Results go to ``docs/sweep.csv`` (one row per release, written after each row, so a stopped sweep resumes
-where it stopped); a row is redone when eosfix's rule or patches changed since it ran (the ``eosfix`` column
-fingerprints them). The summary between ``<!-- sweep:start -->`` and ``<!-- sweep:end -->`` in README.md
-and ``shim/eosfix/diagnostics/doctor/verified_releases.py`` (read by ``eosfix doctor``'s upstream watch) are
-regenerated from the CSV.
+Results go to ``docs/sweep.csv`` (one row per release, written after each row, so a stopped sweep resumes where it
+stopped); a row is redone when eosfix's rule or patches changed since it ran (the ``eosfix`` column fingerprints
+them). The summary between ``<!-- sweep:start -->`` and ``<!-- sweep:end -->`` in README.md,
+``shim/eosfix/diagnostics/doctor/verified_releases.py`` (read by ``eosfix doctor``'s upstream watch) and every
+range marked ``<!-- range:KEY -->...<!-- /range -->`` in README.md and docs/*.md are regenerated from the CSV.
 
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
+    nice -n 10 python tools/sweep.py --new -j 1       # only releases with no row yet: new upstream releases
     python tools/sweep.py transformers==4.36.2        # one release (redone)
+
+A release newer than the vendor patches' recorded ranges is swept like any other: ``eosfix vendor`` proves the
+patch of the nearest code shape on the env's copy (the label rule's cases) before applying it, as it does for
+a user on that release.
     python tools/sweep.py --summary-only              # regenerate README block and verified_releases.py
 """
 
@@ -137,11 +143,9 @@ def shape_of(package: str, version: Version) -> str:
 def plan(transformers_releases, trl_releases):
     """(package, release, paired transformers or None) for every row of the sweep."""
     spans = ranges()
-    low, high = spans["transformers"]
-    rows = [("transformers", v, None) for v in sorted(transformers_releases) if low <= v <= high]
-    above = [v for v in transformers_releases if v > high]
-    if above:
-        rows.append(("transformers", max(above), None))
+    low = spans["transformers"][0]
+    # Every release from the first the patches cover to the newest: the newer ones are what users meet first.
+    rows = [("transformers", v, None) for v in sorted(transformers_releases) if low <= v]
     low, high = spans["trl"]
     for version in sorted(v for v in trl_releases if low <= v <= high):
         released = trl_releases[version]
@@ -356,6 +360,37 @@ def newest_verified(rows, package, planned):
     return (str(ranges()[package][0]), str(last)) if last else None
 
 
+# A range in the prose of README.md and docs/*.md, written from the data:
+# <!-- range:KEY -->FIRST to LAST<!-- /range -->.
+RANGE_MARKER = re.compile(r"(<!-- range:([a-z-]+) -->)(.*?)(<!-- /range -->)")
+DOCS = (README, *sorted((REPO / "docs").glob("*.md")))
+
+
+def range_texts(verified: dict, rows: dict) -> dict[str, str]:
+    """The text of each range key: ``transformers`` and ``trl`` the releases the sweep verified (affected, and
+    fixed by the shim and ``eosfix vendor``), ``shim`` the swept transformers releases inside the runtime patch's
+    SUPPORTED (beyond it the shim patches a method only if it still has the known shape)."""
+    texts = {p: f"{span[0]} to {span[1]}" for p, span in verified.items() if span}
+    sys.path.insert(0, str(REPO / "shim"))
+    from eosfix.targets import REQUIRED, load_target
+
+    supported = SpecifierSet(load_target(REQUIRED).SUPPORTED)
+    inside = sorted(Version(r["release"]) for r in rows.values() if r["package"] == "transformers"
+                    and supported.contains(r["release"]))  # fmt: skip
+    if inside:
+        texts["shim"] = f"{inside[0]} to {inside[-1]}"
+    return texts
+
+
+def write_ranges(texts: dict[str, str]) -> None:
+    """Rewrite every ``range:KEY`` marker in README.md and docs/*.md with the text of its key."""
+    for path in DOCS:
+        old = path.read_text(encoding="utf-8")
+        new = RANGE_MARKER.sub(lambda m: m.group(1) + texts.get(m.group(2), m.group(3)) + m.group(4), old)
+        if new != old:
+            path.write_text(new, encoding="utf-8")
+
+
 def write_outputs(rows: dict, planned=None) -> None:
     text = README.read_text(encoding="utf-8")
     block = f"{START_MARKER}\n{summary(rows, planned)}\n{END_MARKER}"
@@ -363,6 +398,7 @@ def write_outputs(rows: dict, planned=None) -> None:
     if pattern.search(text):
         README.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
     verified = {p: newest_verified(rows, p, planned or ()) for p in COLLATOR_FILES}
+    write_ranges(range_texts(verified, rows))
     if verified:
         old = VERIFIED_PY.read_text(encoding="utf-8")
         spans = {p: f'("{v[0]}", "{v[1]}")' if v else "None" for p, v in verified.items()}
@@ -382,6 +418,11 @@ def main(argv=None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=2, choices=(1, 2), help="envs at a time (at most 2)")
     parser.add_argument("--redo", action="store_true", help="redo rows already done with this eosfix")
     parser.add_argument("--summary-only", action="store_true", help="only regenerate the README block")
+    parser.add_argument(
+        "--new",
+        action="store_true",
+        help="only the releases the CSV has no row for: those newer than its newest row, and older ones missing",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(TESTS))
     sys.path.insert(0, str(REPO / "shim"))
@@ -396,7 +437,13 @@ def main(argv=None) -> int:
         wanted = {tuple(r.split("==")) for r in args.only}
         todo = [t for t in todo if (t[0], str(t[1])) in wanted]
     current = fingerprint()
-    if not args.redo and not args.only:
+    if args.new:
+        todo = [t for t in todo if (t[0], str(t[1])) not in rows]
+        for name in COLLATOR_FILES:
+            newest = max((Version(r["release"]) for r in rows.values() if r["package"] == name), default=None)
+            found = [str(v) for p, v, _ in todo if p == name]
+            print(f"{name}: newest row {newest}; no row yet: {', '.join(found) or 'none'}", flush=True)
+    elif not args.redo and not args.only:
         todo = [t for t in todo if rows.get((t[0], str(t[1])), {}).get("eosfix") != current or
                 not rows[(t[0], str(t[1]))].get("shim_fixed")]  # fmt: skip
     # Alternate the packages, so a sweep stopped early has covered both.

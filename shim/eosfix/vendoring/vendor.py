@@ -16,10 +16,21 @@ Every patch is checked before anything is written, and the patches of one run
 go in all together or not at all. A patch whose reverse applies is already
 applied and is left alone, so running the command twice is harmless.
 
+A release outside every patch's recorded range (one newer than this eosfix,
+typically) is proved before anything is written: for each patched code path
+the patch of the nearest code shape must apply without fuzz, and the label
+rule's cases (``eosfix/spec/label_rule.json``) must pass on the patched
+collator of a scratch view of the copy, imported in a fresh interpreter with
+eosfix switched off (``rule_check.py``). A copy whose code no longer masks
+labels by the pad id's value has nothing to fix. What was verified is printed,
+never written back into eosfix.
+
 Exit status: 0 when everything is (or, with ``--check``, would be) applied or
-reverted, 1 when a patch conflicts with the copy, 2 when PATH is not a copy of
-transformers or TRL or git is missing, 3 when no patch exists for the copy's
-version, 130 when interrupted (Ctrl-C; the copy is put back as it was).
+reverted, or there is nothing to fix, 1 when a patch conflicts with a copy of
+a release in its range, 2 when PATH is not a copy of transformers or TRL or
+git is missing, 3 when no patch exists for the copy's version or one outside
+the ranges cannot be verified, 130 when interrupted (Ctrl-C; the copy is put
+back as it was).
 
 This module imports only the standard library and ``packaging``: it must run
 where neither torch nor transformers can be imported.
@@ -39,6 +50,11 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 PATCH_DIR = Path(__file__).resolve().with_name("patches")
+# The label rule's cases, shipped in the package (spec/ in the repository links to it).
+SPEC = Path(__file__).resolve().parent.parent / "spec" / "label_rule.json"
+RULE_CHECK = Path(__file__).resolve().with_name("rule_check.py")
+# The flag that accepts a patch on a release outside its range without the rule's cases.
+UNVERIFIED_FLAG = "--unverified"
 
 EXIT_OK = 0
 EXIT_CONFLICT = 1
@@ -199,6 +215,197 @@ def patches_for(package, patches, not_patched):
         if entry["package"] == package.name and SpecifierSet(entry["versions"]).contains(package.version, True):
             message += f" {entry['reason']}"
     raise VendorError(message, EXIT_NO_PATCH)
+
+
+# --- releases outside every patch's recorded range: the nearest code shape, proved on the copy ---------------
+
+# DataCollatorForCompletionOnlyLM inherits the masking from transformers: its patch holds no masking line, and
+# the code path is there as long as the class is.
+_PRESENCE = {"trl/trainer/utils.py": "class DataCollatorForCompletionOnlyLM"}
+# The collator of each package that the label rule's cases run (collator column of spec/label_rule.json).
+_RULE_COLLATOR = {
+    "transformers": ("lm", "transformers/data/data_collator.py"),
+    "trl": ("completion", "trl/trainer/utils.py"),
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The patches for a copy, and what eosfix knows about them."""
+
+    patches: list
+    outside: bool = False  # the release lies outside every recorded range: prove the patches before writing
+    unfixed: tuple = ()  # code paths the copy no longer masks by value (nothing to do there)
+    reason: str = ""  # why there is nothing to patch (patches/manifest.json's not_patched), if so
+
+
+def family(patch: Patch) -> str:
+    """The code path a patch fixes: its file name without the first minor release of its code shape."""
+    return re.sub(r"-\d+\.\d+$", "", patch.path.stem)
+
+
+def masking_code(patch: Patch) -> list:
+    """The lines of the patch's code path that mask labels by value: where the copy still has one, it needs a fix."""
+    body = patch.path.read_text(encoding="utf-8").split("\ndiff --git ", 1)[-1].splitlines()
+    removed = [line[1:].strip() for line in body if line.startswith("-") and not line.startswith("---")]
+    if removed:
+        return removed
+    masks = [line[1:].strip() for line in body if line.startswith(" ") and "pad_token_id" in line and "-100" in line]
+    return masks or [_PRESENCE[patch.file]]
+
+
+def still_masks(patch: Patch, package: VendoredPackage) -> bool:
+    """Whether the copy's file still holds the code that ``patch`` replaces or follows."""
+    target = package.directory / Path(patch.file).relative_to(package.name)
+    if not target.is_file():
+        return False
+    lines = {line.strip() for line in target.read_text(encoding="utf-8").splitlines()}
+    return any(code in lines for code in masking_code(patch))
+
+
+def _nearest_first(members, version):
+    above = sorted((p for p in members if p.last < version), key=lambda p: p.last, reverse=True)
+    below = sorted((p for p in members if p.first > version), key=lambda p: p.first)
+    return above + below
+
+
+def select(package: VendoredPackage, patches: list, not_patched: list) -> Selection:
+    """The patches for ``package``: those whose range holds its version, else the nearest code shape's that fit.
+
+    Outside every range, each code path (patch family) gets the nearest of its patches that applies, or is
+    already applied, without fuzz; a code path that no longer masks by value needs nothing. A code path that
+    still masks but that no patch fits is a :class:`VendorError` (exit 3) naming the file and hunk.
+    """
+    own = [p for p in patches if p.package == package.name]
+    if any(p.versions.contains(package.version, True) for p in own):
+        return Selection(patches_for(package, patches, not_patched))
+    for entry in not_patched:
+        if entry["package"] == package.name and SpecifierSet(entry["versions"]).contains(package.version, True):
+            return Selection([], outside=True, reason=entry["reason"])
+    families = {}
+    for patch in own:
+        families.setdefault(family(patch), []).append(patch)
+    chosen, unfixed = [], []
+    for name, members in families.items():
+        ordered = _nearest_first(members, package.version)
+        states = []
+        for patch in ordered:
+            states.append(patch_state(patch, package, revert=False))
+            if states[-1][0] != "conflict":
+                chosen.append(patch)
+                break
+        else:
+            if not any(still_masks(patch, package) for patch in members):
+                unfixed.append(name)
+                continue
+            nearest, output = ordered[0], states[0][1]
+            where = "; ".join(describe_failure(nearest, output, package))
+            raise VendorError(
+                f"{package.name} {package.version} is outside the releases this eosfix's patches were made for, "
+                f"and {nearest.name}, the nearest code shape, does not apply: {where}. Nothing was changed.",
+                EXIT_NO_PATCH,
+            )
+    return Selection(chosen, outside=True, unfixed=tuple(unfixed))
+
+
+def link_tree(source: Path, target: Path, files: set) -> None:
+    """``target`` mirrors ``source``: the directories and files on the way to ``files`` are real, the rest links."""
+    target.mkdir()
+    heads = {file.parts[0] for file in files}
+    for entry in source.iterdir():
+        destination = target / entry.name
+        if entry.name in heads and entry.is_dir():
+            link_tree(entry, destination, {Path(*f.parts[1:]) for f in files if f.parts[0] == entry.name})
+        elif entry.name in heads:
+            shutil.copy2(entry, destination)
+        elif entry.name != "__pycache__":  # bytecode of a file copied here would be stale
+            try:
+                destination.symlink_to(entry, target_is_directory=entry.is_dir())
+            except OSError:  # no symbolic links here (Windows without the privilege): a real copy
+                (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, destination)
+
+
+def verify(package: VendoredPackage, patches: list) -> int:
+    """Apply ``patches`` to a scratch view of the copy and run the rule's cases there; return how many passed.
+
+    The copy itself is not touched. Raises :class:`VendorError` (exit 3) naming the failed check.
+    """
+    kind, collator_file = _RULE_COLLATOR[package.name]
+    names = ", ".join(p.name for p in patches)
+    if not any(p.file == collator_file for p in patches):
+        raise VendorError(
+            f"cannot verify {names} on {package.name} {package.version}: no case of the label rule covers what it "
+            f"patches. To apply it unverified: eosfix vendor {package.directory} {UNVERIFIED_FLAG}",
+            EXIT_NO_PATCH,
+        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="eosfix-vendor-") as scratch:
+        scratch = Path(scratch)
+        files = {Path(p.file).relative_to(package.name) for p in patches}
+        view = VendoredPackage(package.name, scratch / package.name, package.version)
+        link_tree(package.directory, view.directory, files)
+        for dist_info in package.directory.parent.glob(f"{package.name}-*.dist-info"):
+            (scratch / dist_info.name).symlink_to(dist_info, target_is_directory=True)
+        for patch in patches:
+            applied, output = git_apply(patch, view)
+            if not applied:
+                where = "; ".join(describe_failure(patch, output, package))
+                raise VendorError(
+                    f"{patch.name} does not apply to {package.name} {package.version}: {where}.", EXIT_NO_PATCH
+                )
+        env = {key: value for key, value in os.environ.items() if not key.startswith("EOSFIX_")}
+        env.update(
+            EOSFIX_DISABLE="1",
+            PYTHONDONTWRITEBYTECODE="1",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(scratch), os.environ.get("PYTHONPATH")])),
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+        )
+        command = [sys.executable, str(RULE_CHECK), str(SPEC), kind]
+        try:
+            proc = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            proc = subprocess.CompletedProcess(command, 1, "", "the check did not finish within 15 minutes")
+        lines = proc.stdout.strip().splitlines()
+        report = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+        imported = report and report[package.name] or ""
+        # The package's __init__.py is a link into the copy; the directory holding it must be the view's.
+        if report is None or Path(os.path.realpath(os.path.dirname(imported))) != view.directory.resolve():
+            why = _last_line(proc.stderr) or f"it imported {imported}, not the copy"
+            raise VendorError(
+                f"cannot verify {names} on {package.name} {package.version}: the patched copy does not import "
+                f"here ({why}). To apply it unverified: eosfix vendor {package.directory} {UNVERIFIED_FLAG}",
+                EXIT_NO_PATCH,
+            )
+    cases = {case["id"]: case for case in json.loads(SPEC.read_text(encoding="utf-8"))["cases"]}
+    passed = 0
+    for key, labels in report["results"].items():
+        if labels is None:  # a pt case where torch is absent
+            continue
+        case = cases[key.split("/")[0]]
+        wanted = case.get("carriers", {}).get("vendor", {}).get("labels", case["labels"])
+        if labels != wanted:
+            raise VendorError(
+                f"{names} applies to {package.name} {package.version}, but the patched collator fails the label "
+                f"rule's case {key} (spec/label_rule.json): labels {labels}, the rule gives {wanted}. "
+                "Nothing was changed.",
+                EXIT_NO_PATCH,
+            )
+        passed += 1
+    if not passed:
+        raise VendorError(
+            f"cannot verify {names} on {package.name} {package.version}: none of the label rule's cases can run "
+            f"here (torch missing?). To apply it unverified: eosfix vendor {package.directory} {UNVERIFIED_FLAG}",
+            EXIT_NO_PATCH,
+        )
+    return passed
+
+
+def _last_line(text):
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def git_apply(patch, package, *options):
@@ -367,8 +574,9 @@ def build_parser():
         description="Apply eosfix's patches to a vendored copy of transformers or trl, so that EOS labels survive "
         "when pad_token == eos_token without eosfix being imported.",
         epilog="Exit status: 0 done (or already done; with --check: would succeed), 1 a patch conflicts with the "
-        "copy, 2 PATH is not a copy of transformers or trl (or git is missing), 3 no patch for that version, "
-        "130 interrupted (the copy is put back as it was).",
+        "copy, 2 PATH is not a copy of transformers or trl (or git is missing), 3 no patch for that version or, "
+        "on a release outside the patches' ranges, the nearest patch did not apply or pass the label rule's cases on "
+        "the copy, 130 interrupted (the copy is put back as it was).",
     )
     parser.add_argument(
         "path",
@@ -378,7 +586,43 @@ def build_parser():
     )
     parser.add_argument("--check", action="store_true", help="report what would be done; change nothing")
     parser.add_argument("--revert", action="store_true", help="take the patches out instead of putting them in")
+    parser.add_argument(
+        UNVERIFIED_FLAG,
+        action="store_true",
+        help="on a release outside the patches' ranges whose copy cannot be imported here, apply the patch of the "
+        "nearest code shape without running the label rule's cases on it (it must still apply without fuzz)",
+    )
     return parser
+
+
+def outside_range(package: VendoredPackage, selection: Selection, revert: bool, check: bool, unverified: bool) -> int:
+    """Vendor a copy of a release outside every patch's recorded range; print what was proved. Exit status."""
+    if not selection.patches:
+        why = selection.reason or (
+            "its code no longer masks labels by the pad id's value (" + ", ".join(selection.unfixed) + ")"
+        )
+        print(f"{package.name} {package.version} at {package.directory}: nothing to do: {why}")
+        return EXIT_OK
+    passed = None
+    if not revert and not unverified:
+        pending = [p for p in selection.patches if patch_state(p, package, revert=False)[0] == "pending"]
+        if pending:
+            try:
+                passed = verify(package, pending)
+            except KeyboardInterrupt:
+                raise VendorError("interrupted; the copy is as it was before.", EXIT_INTERRUPTED) from None
+    status = vendor(package, selection.patches, revert=revert, check=check)
+    for name in selection.unfixed:
+        print(f"  {name}: no masking by value left in this code path, nothing to do")
+    if status == EXIT_OK and not revert:
+        newer = "newer" if package.version > max(p.last for p in selection.patches) else "older"
+        head = f"{package.name} {package.version} is {newer} than the releases this eosfix was released with"
+        verb = "applies" if check else "applied"
+        if passed is not None:
+            print(f"{head}; the patch {verb} cleanly and its {passed} rule cases pass on your copy.")
+        elif unverified:
+            print(f"{head}; the patch of the nearest code shape {verb} cleanly, unverified ({UNVERIFIED_FLAG}).")
+    return status
 
 
 def main(argv: list[str]) -> int:
@@ -388,8 +632,10 @@ def main(argv: list[str]) -> int:
         return exit.code if isinstance(exit.code, int) else EXIT_USAGE
     try:
         package = find_package(args.path)
-        patches = patches_for(package, *load_manifest())
-        return vendor(package, patches, revert=args.revert, check=args.check)
+        selection = select(package, *load_manifest())
+        if selection.outside:
+            return outside_range(package, selection, args.revert, args.check, args.unverified)
+        return vendor(package, selection.patches, revert=args.revert, check=args.check)
     except VendorError as error:
         print(f"eosfix vendor: {error}", file=sys.stderr)
         return error.status

@@ -1,10 +1,11 @@
 """Watch upstream: is the installed transformers or trl newer than the sweep verified, and is the bug still there?
 
 ``tools/sweep.py`` runs every release of transformers and trl in eosfix's range through the shim and the vendor
-patches and writes the newest release it verified to ``verified_releases.py`` beside this module. For an
-installed release newer than that, nobody has run eosfix against it yet; what can be said without a run is whether
-upstream still masks labels by value (the line ``labels[labels == ...pad_token_id] = -100`` in
-``DataCollatorForLanguageModeling``), read from the installed source.
+patches and writes the newest release it verified to ``verified_releases.py`` beside this module. For an installed
+release newer than that, nobody has run eosfix against it yet; what can be said without a run is whether upstream
+still masks labels by value (the line ``labels[labels == ...pad_token_id] = -100`` in
+``DataCollatorForLanguageModeling``), read from the installed source. The notes are for users: on such a release
+the doctor's verdict is its live probe's, and ``eosfix vendor --check`` proves the patch on a vendored copy.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from eosfix.diagnostics.doctor.verified_releases import VERIFIED
 
-# The masking line in every release 4.30.0 to 5.23.0 (torch_call, numpy_call, and tf.where in 4.x tf_call).
+# The masking line in every release the sweep covers (torch_call, numpy_call, and tf.where in 4.x tf_call).
 VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_id")
 # The collator source files, read without importing the packages (importing transformers costs seconds).
 SOURCES = {"transformers": "data/data_collator.py", "trl": "trainer/utils.py"}
@@ -88,8 +89,9 @@ def check() -> dict:
             )
         else:
             entry["note"] = (
-                f"newer than the sweep verified ({newest or 'no release yet'}); the collator still masks by value: "
-                "trust the live probe, and rerun tools/sweep.py"
+                f"newer than the releases this eosfix was verified on (to {newest or 'none yet'}); its collator still "
+                "masks labels by value, so the verdict below is the live probe's, run on this install; for a "
+                "vendored copy, `eosfix vendor PATH --check` proves the patch on it"
             )
         report[distribution] = entry
     return report

@@ -2,4 +2,4 @@
 
 # transformers: DataCollatorForLanguageModeling; trl: DataCollatorForCompletionOnlyLM (0.7.0 to 0.19.1). Each value
 # is (first, last) of the releases verified from the start of the range with no gap, or None when there are none.
-VERIFIED = {"transformers": ("4.30.0", "5.23.0"), "trl": ("0.7.0", "0.19.1")}
+VERIFIED = {"transformers": ("4.30.0", "5.25.0"), "trl": ("0.7.0", "0.19.1")}
