@@ -32,6 +32,7 @@ a user on that release.
 from __future__ import annotations
 
 import argparse
+import ast
 import configparser
 import csv
 import hashlib
@@ -87,18 +88,65 @@ def tox_exclude_newer() -> str:
     return match.group(1)
 
 
+class _WhatCannotChangeALabel(ast.NodeTransformer):
+    """Drops docstrings, type annotations, imports, and the names only messages and ``import *`` read."""
+
+    UNREAD = {"MODULE", "__all__"}
+
+    def _body(self, node: ast.AST) -> ast.AST:
+        body = getattr(node, "body", [])
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            if isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+    visit_Module = visit_ClassDef = _body
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node.returns = None
+        return self._body(node)
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        node.annotation = None
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
+        if node.value is None:
+            return None
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+    def visit_Import(self, node: ast.AST) -> None:
+        return None
+
+    visit_ImportFrom = visit_Import
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST | None:
+        names = {target.id for target in node.targets if isinstance(target, ast.Name)}
+        return None if names & self.UNREAD else node
+
+
+def _code(path: Path) -> bytes:
+    """What of ``path`` can change a label: a patch as it is; Python code as its AST, less what cannot."""
+    if path.suffix != ".py":
+        return path.read_bytes()
+    tree = _WhatCannotChangeALabel().visit(ast.parse(path.read_text(encoding="utf-8")))
+    return ast.dump(tree).encode()
+
+
 def fingerprint() -> str:
     """Hash of what decides the results: the label rule, the patch targets and the vendor patches.
 
     Files are found by name anywhere in the package and hashed with their names only, so moving them within
-    the package (or editing the manifest's prose) leaves the rows current; changing their code does not.
+    the package (or editing the manifest's prose) leaves the rows current; changing their code does not. Python
+    files are hashed as their syntax tree without docstrings, annotations and imports (see ``_code``), so that
+    documenting or typing the rule leaves the rows current too.
     """
     digest = hashlib.sha256()
     shim = REPO / "shim" / "eosfix"
     targets = next(shim.rglob("targets/__init__.py")).parent
     files = [next(shim.rglob("labels.py")), *targets.glob("*.py"), *shim.rglob("*.patch")]
     for path in sorted(files, key=lambda p: p.name):
-        digest.update(path.name.encode() + path.read_bytes())
+        digest.update(path.name.encode() + _code(path))
     return digest.hexdigest()[:10]
 
 

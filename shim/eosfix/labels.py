@@ -84,16 +84,16 @@ def _ids_of(example: Any) -> Any:
 def _padding_from_lengths(input_ids: Any, examples: Sequence[Any], padding_side: str) -> Any:
     """Boolean mask of the positions the collator padded, from each example's length."""
     width = input_ids.shape[1]
-    sizes = [len(_ids_of(example)) for example in examples]
+    lengths: Any = [len(_ids_of(example)) for example in examples]
     if _is_torch(input_ids):
         import torch
 
-        lengths = torch.tensor(sizes, device=input_ids.device).unsqueeze(1)
+        lengths = torch.tensor(lengths, device=input_ids.device).unsqueeze(1)
         positions = torch.arange(width, device=input_ids.device).unsqueeze(0)
     else:
         import numpy as np
 
-        lengths = np.asarray(sizes).reshape(-1, 1)
+        lengths = np.asarray(lengths).reshape(-1, 1)
         positions = np.arange(width).reshape(1, -1)
     if padding_side == "left":
         return positions < width - lengths
