@@ -212,10 +212,10 @@ def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
 
 def _total_length(examples):
     """How many tokens the examples hold together, or None when one has no length."""
-    from eosfix.labels import _ids_of
+    from collections.abc import Mapping
 
     try:
-        return sum(len(_ids_of(example)) for example in examples)
+        return sum(len(example["input_ids"] if isinstance(example, Mapping) else example) for example in examples)
     except (TypeError, KeyError):
         return None
 
