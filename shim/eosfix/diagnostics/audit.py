@@ -137,7 +137,11 @@ class EOSAudit:
         head = f"EOS label audit ({self.collator}, {noun}): "
         if not self.has_labels:
             return head + "the batches carry no labels"
-        masked = f" ({self.eos_in_masked_spans} more inside masked prompt spans)" if self.eos_in_masked_spans else ""
+        masked = (
+            f" ({self.eos_in_masked_spans} more in masked spans or at row starts, not read by the loss)"
+            if self.eos_in_masked_spans
+            else ""
+        )
         return (
             head + f"{self.eos_labelled} of {self.eos_seen - self.eos_in_masked_spans} real EOS the loss reads kept "
             f"their label, {self.eos_lost} lost it{masked}; eosfix patch "
