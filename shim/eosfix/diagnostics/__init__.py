@@ -1,7 +1,8 @@
 """What checks and shows the fix; none of it runs in a training process unless the program asks for it.
 
 - ``audit``: does each real EOS of the training batches keep its label? (``eosfix.audit``)
-- ``callback``: that audit on the first batch when ``Trainer.train()`` starts (``eosfix.EOSLabelCallback``)
+- ``callback``: that audit on the first batch when ``Trainer.train()`` starts (``eosfix.EOSLabelCallback``, and
+  the zero-code Trainer audit that ``eosfix.targets.transformers_trainer_audit`` installs)
 - ``doctor``, ``chatprobe``, ``upstream``, ``_verified``: ``eosfix doctor``, its live probes and its watch of
   upstream releases
 - ``demo``, ``realdemo``, ``quotes``, ``realmodel``, ``offline``: ``eosfix demo``, its data, its models and the
