@@ -408,8 +408,10 @@ def gold_trainer(tok, tmp_path):
 # --- the Trainer audit (test_trainer_audit.py, test_audit_collators.py) ----------------------------------------
 
 
-def lm_trainer(tmp_path, tok, train_dataset, collator=None, trainer_class=None, max_steps=1, batch_size=4):
-    """A transformers ``Trainer`` (or ``trainer_class``) on a tiny model, one step by default, no hub."""
+def lm_trainer(tmp_path, tok, train_dataset, collator=None, trainer_class=None, max_steps=1, batch_size=4, **args):
+    """A transformers ``Trainer`` (or ``trainer_class``) on a tiny model, one step by default, no hub.
+
+    ``args`` go to ``TrainingArguments``."""
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
     args = TrainingArguments(
@@ -420,6 +422,7 @@ def lm_trainer(tmp_path, tok, train_dataset, collator=None, trainer_class=None, 
         save_strategy="no",
         disable_tqdm=True,
         dataloader_pin_memory=False,
+        **args,
     )
     # transformers 4.46 renamed Trainer(tokenizer=) to processing_class.
     tokenizer_arg = "processing_class" if version_in("transformers", ">=4.46") else "tokenizer"
