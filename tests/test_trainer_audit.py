@@ -93,6 +93,7 @@ def test_strict_stops_before_the_first_step(tmp_path, unpatched, clean_environ, 
 
 
 def test_off_installs_nothing_and_revert_removes_it(unpatched, clean_environ, monkeypatch):
+    from transformers import DataCollatorForLanguageModeling  # noqa: F401  (is_applied() needs its module imported)
     from transformers.trainer_callback import CallbackHandler
 
     stock = original_on_train_begin()
@@ -107,6 +108,20 @@ def test_off_installs_nothing_and_revert_removes_it(unpatched, clean_environ, mo
         handler = CallbackHandler([], None, None, None, None)
         assert pickle.loads(pickle.dumps(handler.on_train_begin)).__name__ == "on_train_begin"
         assert eosfix.is_applied()
+    assert vars(CallbackHandler)["on_train_begin"] is stock
+
+
+def test_audit_only_survives_patched_and_unpatched_blocks(unpatched, clean_environ):
+    from transformers import DataCollatorForLanguageModeling  # noqa: F401  (is_applied() needs its module imported)
+    from transformers.trainer_callback import CallbackHandler
+
+    stock = original_on_train_begin()
+    audit_trainers()
+    for block in (eosfix.patched, eosfix.unpatched):
+        with block():
+            pass
+        assert vars(CallbackHandler)["on_train_begin"].__wrapped__ is stock and not eosfix.is_applied()
+    eosfix.revert()
     assert vars(CallbackHandler)["on_train_begin"] is stock
 
 

@@ -178,13 +178,15 @@ class patched:
         self._children = children
 
     def __enter__(self) -> patched:
-        self._was_wanted = _wanted
+        self._was_wanted, self._audit_was_wanted = _wanted, _audit_wanted
         apply(children=self._children)
         return self
 
     def __exit__(self, *exc_info: object) -> bool:
         if not self._was_wanted:
             revert()
+            if self._audit_was_wanted:  # EOSFIX_AUTOPATCH=audit: the audit stays as the program had it
+                audit_trainers()
         return False
 
 
@@ -199,6 +201,7 @@ class unpatched:
 
     def __enter__(self) -> unpatched:
         self._saved = (_wanted, _set_env_for_children, _autopatch_before, os.environ.get(EOSFIX_AUTOPATCH))
+        self._audit_was_wanted = _audit_wanted
         revert()
         return self
 
@@ -207,6 +210,8 @@ class unpatched:
         wanted, set_env, before, value = self._saved
         if wanted:
             apply(children=False)
+        elif self._audit_was_wanted:
+            audit_trainers()
         if value is None:
             os.environ.pop(EOSFIX_AUTOPATCH, None)
         else:
