@@ -426,3 +426,33 @@ def gold_trainer(tok, tmp_path):
         train_dataset=Dataset.from_dict({"input_ids": [ids, ids]}),
         processing_class=tok,
     )
+
+
+# --- the Trainer audit (test_trainer_audit.py, test_audit_collators.py) ----------------------------------------
+
+
+def lm_trainer(tmp_path, tok, train_dataset, collator=None, trainer_class=None, max_steps=1, batch_size=4, **args):
+    """A transformers ``Trainer`` (or ``trainer_class``) on a tiny model, one step by default, no hub.
+
+    ``args`` go to ``TrainingArguments``."""
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=batch_size,
+        max_steps=max_steps,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+        **args,
+    )
+    # transformers 4.46 renamed Trainer(tokenizer=) to processing_class.
+    tokenizer_arg = "processing_class" if version_in("transformers", ">=4.46") else "tokenizer"
+    return (trainer_class or Trainer)(
+        tiny_model(len(tok), seed=0),
+        args=args,
+        train_dataset=train_dataset,
+        data_collator=collator or DataCollatorForLanguageModeling(tok, mlm=False),
+        **{tokenizer_arg: tok},
+    )

@@ -191,8 +191,17 @@ def test_a_dataset_that_is_its_own_iterator_is_not_read(unpatched):
 @pytest.mark.requires_torch
 def test_audit_of_a_collator_with_examples_without_length(unpatched):
     tok = build_tokenizer()
-    examples = (tok(text) for text in itertools.cycle(TEXTS))  # infinite generator
+    # An infinite generator is its own iterator: reading it would take examples from whoever reads it next.
+    examples = (tok(text) for text in itertools.cycle(TEXTS))
     report = audit(lm_collator(tok), examples=examples, batches=2, batch_size=3)
+    assert report.batches == 0 and "its own iterator" in report.not_drawn
+    assert next(examples)["input_ids"] == tok(TEXTS[0])["input_ids"]
+
+    class Endless:  # iterable afresh each time, no length
+        def __iter__(self):
+            return (tok(text) for text in itertools.cycle(TEXTS))
+
+    report = audit(lm_collator(tok), examples=Endless(), batches=2, batch_size=3)
     assert report.batches == 2 and report.status == EOSAudit.LOST
     hf = audit(lm_collator(tok), examples=hf_stream(tok), batches=1)
     assert hf.batches == 1 and hf.eos_seen == EOS_IN_TEXTS

@@ -83,6 +83,6 @@ def test_unpatched_puts_back_what_was_there(before, clean_environ, monkeypatch, 
 
 def test_environment_variables_are_named_once():
     names = [name for name in vars(environment_variables) if name.startswith("EOSFIX_")]
-    assert sorted(names) == ["EOSFIX_AUTOPATCH", "EOSFIX_DEBUG", "EOSFIX_DISABLE"]
+    assert sorted(names) == ["EOSFIX_AUDIT", "EOSFIX_AUTOPATCH", "EOSFIX_DEBUG", "EOSFIX_DISABLE"]
     for name in names:
         assert getattr(environment_variables, name) == name

@@ -32,7 +32,9 @@ To check a training setup, ``eosfix.audit(trainer_or_loader_or_collator,
 examples=None)`` reports how many real EOS tokens keep their labels
 (``ok``, ``coverage``, ``advice``) without changing the data order, and
 ``trainer.add_callback(eosfix.EOSLabelCallback(strict=False))`` runs that
-check on the first batch when training starts.
+check on the first batch when training starts. With eosfix active, every
+``Trainer`` runs it anyway and logs one line (``EOSFIX_AUDIT``;
+``EOSFIX_AUTOPATCH=audit`` audits without patching).
 
 ``EOSFIX_DISABLE=1`` in the environment turns all of it off;
 ``EOSFIX_AUTOPATCH=1`` patches every new Python process at start (DataLoader

@@ -15,8 +15,8 @@ from typing import Literal
 
 from eosfix import _importhook
 from eosfix._log import logger
-from eosfix.environment_variables import EOSFIX_AUTOPATCH, autopatch_by_env, disabled_by_env
-from eosfix.targets import REQUIRED, TARGETS, load_target
+from eosfix.environment_variables import EOSFIX_AUTOPATCH, audit_mode, autopatch_by_env, disabled_by_env
+from eosfix.targets import AUDIT_TARGETS, REQUIRED, TARGETS, load_target
 
 # What the program asked for last: True after apply(), False after revert().
 # It decides whether a post-import hook still patches; whether a class *is*
@@ -54,12 +54,58 @@ def _patch_on_import(module: ModuleType) -> None:
         logger().exception("eosfix: patching %s failed; it is left as it was.", module.__name__)
 
 
+# Whether the Trainer audit is wanted (apply(), or EOSFIX_AUTOPATCH=audit), like _wanted for the fix.
+_audit_wanted = False
+
+
+def _audit_on_import(module: ModuleType) -> None:
+    """Post-import hook: wrap the Trainer's callback handler with the first-batch audit; never raise."""
+    if not _audit_wanted or disabled_by_env() or audit_mode() == "off":
+        return
+    try:
+        from eosfix import _patcher
+
+        _patcher.patch(load_target(module.__name__), module)
+    except Exception:
+        logger().exception(
+            "eosfix: installing the Trainer audit in %s failed; training is not audited.", module.__name__
+        )
+
+
+def audit_trainers() -> None:
+    """Audit the first training batch of every transformers ``Trainer``, now or once ``transformers`` is imported.
+
+    ``apply()`` calls it; ``EOSFIX_AUTOPATCH=audit`` calls it alone (audit, patch nothing). ``EOSFIX_AUDIT=0``
+    leaves it out; ``revert()`` removes it. See ``eosfix.environment_variables.EOSFIX_AUDIT``.
+    """
+    global _audit_wanted
+    if disabled_by_env() or audit_mode() == "off":
+        return
+    _audit_wanted = True
+    for name in AUDIT_TARGETS:
+        _importhook.when_imported(name, _audit_on_import)
+
+
+def _stop_auditing_trainers() -> None:
+    global _audit_wanted
+    _audit_wanted = False
+    for name in AUDIT_TARGETS:
+        _importhook.discard(name, _audit_on_import)
+        module = sys.modules.get(name)
+        patcher = _patcher_or_none() if module is not None else None
+        if patcher is not None:
+            patcher.unpatch(load_target(name), module)
+
+
 def apply(children: bool = True) -> bool:
     """Patch the collator now, or as soon as transformers' data_collator is imported.
 
     Calling it again changes nothing. Returns whether the patch is in place
     now (False while the module is not imported yet, and when
     ``EOSFIX_DISABLE=1`` is set, which wins over everything).
+
+    It also installs the first-batch audit of every transformers ``Trainer`` (``audit_trainers()``), unless
+    ``EOSFIX_AUDIT=0``.
 
     With ``children`` (the default) it also sets ``EOSFIX_AUTOPATCH=1`` in
     ``os.environ``, so that processes started from this one (DataLoader
@@ -78,6 +124,7 @@ def apply(children: bool = True) -> bool:
     for name in TARGETS:
         # Patches at once when the module is already imported, else on import.
         _importhook.when_imported(name, _patch_on_import)
+    audit_trainers()
     return is_applied()
 
 
@@ -102,6 +149,7 @@ def revert() -> None:
         patcher = _patcher_or_none() if module is not None else None
         if patcher is not None:
             patcher.unpatch(load_target(name), module)
+    _stop_auditing_trainers()
 
 
 def is_applied() -> bool:
@@ -132,13 +180,15 @@ class patched:
         self._children = children
 
     def __enter__(self) -> patched:
-        self._was_wanted = _wanted
+        self._was_wanted, self._audit_was_wanted = _wanted, _audit_wanted
         apply(children=self._children)
         return self
 
     def __exit__(self, *exc_info: object) -> Literal[False]:
         if not self._was_wanted:
             revert()
+            if self._audit_was_wanted:  # EOSFIX_AUTOPATCH=audit: the audit stays as the program had it
+                audit_trainers()
         return False
 
 
@@ -153,6 +203,7 @@ class unpatched:
 
     def __enter__(self) -> unpatched:
         self._saved = (_wanted, _set_env_for_children, _autopatch_before, os.environ.get(EOSFIX_AUTOPATCH))
+        self._audit_was_wanted = _audit_wanted
         revert()
         return self
 
@@ -161,6 +212,8 @@ class unpatched:
         wanted, set_env, before, value = self._saved
         if wanted:
             apply(children=False)
+        elif self._audit_was_wanted:
+            audit_trainers()
         if value is None:
             os.environ.pop(EOSFIX_AUTOPATCH, None)
         else:

@@ -6,20 +6,25 @@ It works whether transformers is imported before or after: when the collator
 module is not imported yet, a post-import hook patches it on import. It
 imports neither torch, numpy nor transformers, never raises into the program
 that imports it (problems go to the ``eosfix`` logger), and does nothing when
-``EOSFIX_DISABLE=1`` is set.
+``EOSFIX_DISABLE=1`` is set. It also installs the first-batch audit of every
+transformers ``Trainer``; with ``EOSFIX_AUTOPATCH=audit`` it installs only that.
 """
 
 
 def _autopatch() -> None:
     from eosfix._log import logger
-    from eosfix.environment_variables import disabled_by_env
+    from eosfix.environment_variables import audit_only_by_env, disabled_by_env
 
     if disabled_by_env():
         return
     try:
-        import eosfix
+        from eosfix._api import apply, audit_trainers
 
-        eosfix.apply()
+        if audit_only_by_env():
+            # EOSFIX_AUTOPATCH=audit: see what the stock run loses; patch nothing.
+            audit_trainers()
+        else:
+            apply()
     except Exception:
         logger().exception("eosfix: automatic patching failed; transformers is left unpatched.")
 

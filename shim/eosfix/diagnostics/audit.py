@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import itertools
 import sys
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,9 +53,12 @@ class EOSLabelWarning(UserWarning):
     """Real EOS tokens in the training batches lost their labels (``EOSLabelCallback`` without strict)."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class EOSAudit:
     """What :func:`audit` found. ``print()`` it, or read the fields.
+
+    The counts are stored; everything that follows from them is computed on
+    reading: ``coverage``, ``pad_is_eos``, ``status``, ``ok`` and ``advice``.
 
     ``status`` is ``"ok"`` (EOS labels were checked and every one the loss
     reads kept its label), ``"lost"`` (some lost it) or ``"nothing to judge"``
@@ -65,6 +69,9 @@ class EOSAudit:
     order training sees unchanged, and None when the audit read a new iterator
     over an ``IterableDataset`` whose iterators it cannot see into (they keep
     the order unless they share state, such as a queue or an open file).
+    ``not_drawn`` says why no batch was drawn when reading one would have
+    taken data from training (an iterator, a data set that is its own
+    iterator); it is empty otherwise.
 
     ``counted_by`` says how the examples' own tokens were told from padding:
     ``"attention_mask"``, ``"example lengths"`` (the batch had no mask),
@@ -73,42 +80,84 @@ class EOSAudit:
     of a trailing run is taken as the real one, the same guess eosfix makes).
     """
 
-    eos_seen: int
-    eos_labelled: int
-    eos_lost: int
-    eos_in_masked_spans: int
-    coverage: float | None
-    pad_is_eos: bool
-    patched: bool
-    ok: bool
-    advice: str
+    eos_seen: int = 0
+    eos_labelled: int = 0
+    eos_lost: int = 0
+    eos_in_masked_spans: int = 0
+    patched: bool = False
     batches: int = 0
     has_labels: bool = True
     eos_token_id: int | None = None
     pad_token_id: int | None = None
     counted_by: str = "attention_mask"
     collator: str = ""
-    status: str = "ok"
     order_kept: bool | None = True
+    not_drawn: str = ""
 
     OK = "ok"
     LOST = "lost"
     NOTHING_TO_JUDGE = "nothing to judge"
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
+    @property
+    def coverage(self) -> float | None:
+        """``eos_labelled / eos_seen``; None when no real EOS was seen."""
+        return self.eos_labelled / self.eos_seen if self.eos_seen else None
 
-    def __str__(self):
+    @property
+    def pad_is_eos(self) -> bool:
+        return self.pad_token_id is not None and self.pad_token_id == self.eos_token_id
+
+    @property
+    def status(self) -> str:
+        if self.eos_lost:
+            return self.LOST
+        if self.eos_labelled and self.has_labels:
+            return self.OK
+        return self.NOTHING_TO_JUDGE
+
+    @property
+    def ok(self) -> bool:
+        return self.status == self.OK
+
+    @property
+    def advice(self) -> str:
+        """One sentence: what to do about what the audit found."""
+        return _advice(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields and the computed values, JSON-ready."""
+        computed = ("coverage", "pad_is_eos", "status", "ok", "advice")
+        return {**dataclasses.asdict(self), **{name: getattr(self, name) for name in computed}}
+
+    def summary(self) -> str:
+        """One line: the collator, the EOS the loss reads, how many kept their label."""
+        if self.not_drawn and not self.batches:
+            return f"EOS label audit ({self.collator}): not audited: {self.not_drawn}"
+        noun = "batch" if self.batches == 1 else f"{self.batches} batches"
+        head = f"EOS label audit ({self.collator}, {noun}): "
+        if not self.has_labels:
+            return head + "the batches carry no labels"
+        masked = (
+            f" ({self.eos_in_masked_spans} more in masked spans or at row starts, not read by the loss)"
+            if self.eos_in_masked_spans
+            else ""
+        )
+        return (
+            head + f"{self.eos_labelled} of {self.eos_seen - self.eos_in_masked_spans} real EOS the loss reads kept "
+            f"their label, {self.eos_lost} lost it{masked}; eosfix patch "
+            f"{'applied' if self.patched else 'not applied'}"
+        )
+
+    def __str__(self) -> str:
         def yes_no(flag):
             return "yes" if flag else "no"
 
         coverage = "n/a" if self.coverage is None else f"{self.coverage:.0%}"
         verdict = {self.OK: "OK", self.LOST: "NOT OK"}.get(self.status, "NOT OK, nothing to judge")
+        plural = "es" if self.batches != 1 else ""
         lines = [
             f"EOS label audit: {verdict}"
-            + (
-                f" ({self.collator}, {self.batches} batch{'es' if self.batches != 1 else ''})" if self.collator else ""
-            ),
+            + (f" ({self.collator}, {self.batches} batch{plural})" if self.collator else ""),
             f"  real EOS tokens seen:          {self.eos_seen}   (counted by {self.counted_by})",
             f"  EOS that keep their label:     {self.eos_labelled}   (coverage {coverage})",
             f"  EOS that lost their label:     {self.eos_lost}",
@@ -123,9 +172,7 @@ class EOSAudit:
             lines.append(
                 "  data order:                    not guaranteed: a new iterator over the IterableDataset was read"
             )
-        lines += [
-            f"  advice: {self.advice}",
-        ]
+        lines.append(f"  advice: {self.advice}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -157,11 +204,24 @@ def _real_token_mask(batch, examples, eos_token_id, pad_token_id, padding_side):
         return attention_mask != 0, "attention_mask"
     if pad_token_id is None or pad_token_id != eos_token_id:
         return np.ones(input_ids.shape, dtype=bool), "eos ids"
+    if examples is not None and _total_length(examples) == input_ids.size:
+        # Packed or padding-free (one row of several examples, position_ids instead of a mask): no padding at all.
+        return np.ones(input_ids.shape, dtype=bool), "example lengths"
     if examples is not None and len(examples) == input_ids.shape[0]:
         padding = padding_mask(batch, examples, padding_side, pad_token_id, eos_token_id, warn=False)
         return ~padding, "example lengths"
     guessed, _ = pre_padding(input_ids, np.zeros(input_ids.shape, dtype=bool), pad_token_id, pad_is_eos=True)
     return ~guessed, "trailing pad runs"
+
+
+def _total_length(examples):
+    """How many tokens the examples hold together, or None when one has no length."""
+    from collections.abc import Mapping
+
+    try:
+        return sum(len(example["input_ids"] if isinstance(example, Mapping) else example) for example in examples)
+    except (TypeError, KeyError):
+        return None
 
 
 def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padding_side="right"):
@@ -282,15 +342,31 @@ def _iterators_are_independent(dataset):
     return type(dataset).__module__.split(".")[0] == "datasets"
 
 
+def _refuse_one_shot(iterable, stream, what):
+    """Raise :class:`_NotDrawn` when ``stream`` is not an iterator of ``iterable``'s own.
+
+    ``iter()`` on the data must give a new iterator each time: one that is the
+    data itself (a generator, a file), or the same one on every call (an
+    ``__iter__`` that returns an iterator it keeps), is the one training reads,
+    and every example the audit read would be missing from it.
+    """
+    if stream is iterable:
+        reason = "is its own iterator"
+    elif iter(iterable) is stream:
+        reason = "returns the same iterator each time it is iterated"
+    else:
+        return
+    raise _NotDrawn(
+        f"{what} ({type(iterable).__name__}) {reason}, so the examples the audit read would be missing from "
+        "training; audit the collator with a few examples instead: eosfix.audit(collator, examples=[...])"
+    )
+
+
 @contextlib.contextmanager
 def _new_iterator(dataset):
-    """A new iterator over an iterable dataset, closed afterwards; refuses one that is its own iterator."""
+    """A new iterator over an iterable dataset, closed afterwards; refuses one that is shared (see above)."""
     stream = iter(dataset)
-    if stream is dataset:
-        raise _NotDrawn(
-            f"{type(dataset).__name__} is its own iterator, so every example the audit read would be missing "
-            "from training; audit the collator with a few examples instead: eosfix.audit(collator, examples=[...])"
-        )
+    _refuse_one_shot(dataset, stream, "the data set")
     try:
         yield stream
     finally:
@@ -310,31 +386,44 @@ def _loader_batches(loader, count):
     ``IterableDataset`` is read through a new iterator of its own, at most
     ``count`` batches of it, so infinite streams are fine.
     """
-    batch_size = getattr(loader, "batch_size", None)
-    dataset = loader.dataset
     if loader.batch_sampler is None:
-        # No automatic batching: collate_fn receives one sample at a time.
-        if _is_iterable_dataset(dataset):
-            with _new_iterator(dataset) as stream:
-                for sample in itertools.islice(stream, count):
-                    yield loader.collate_fn(sample), None
-            return
-        for index in itertools.islice(iter(loader.sampler), count):
-            yield loader.collate_fn(dataset[index]), None
-        return
+        return _unbatched(loader, count)
+    if _is_iterable_dataset(loader.dataset):
+        return _streamed_batches(loader, count)
+    return _sampled_batches(loader, count)
+
+
+def _unbatched(loader, count):
+    """No automatic batching: ``collate_fn`` receives one sample at a time."""
+    dataset = loader.dataset
     if _is_iterable_dataset(dataset):
-        with _new_iterator(dataset) as items:
-            for _ in range(count):
-                examples = list(itertools.islice(items, batch_size))
-                if not examples or (loader.drop_last and len(examples) < batch_size):
-                    return
-                yield loader.collate_fn(examples), examples
+        with _new_iterator(dataset) as stream:
+            for sample in itertools.islice(stream, count):
+                yield loader.collate_fn(sample), None
         return
+    for index in itertools.islice(iter(loader.sampler), count):
+        yield loader.collate_fn(dataset[index]), None
+
+
+def _streamed_batches(loader, count):
+    """Batches of an ``IterableDataset``, read through a new iterator of the audit's own."""
+    batch_size = getattr(loader, "batch_size", None)
+    with _new_iterator(loader.dataset) as items:
+        for _ in range(count):
+            examples = list(itertools.islice(items, batch_size))
+            if not examples or (loader.drop_last and len(examples) < batch_size):
+                return
+            yield loader.collate_fn(examples), examples
+
+
+def _sampled_batches(loader, count):
+    """Batches of a map-style dataset, from the indices of the loader's batch sampler."""
     # Never run the batch sampler to its end: accelerate's seedable sampler
     # steps to the next epoch when it does.
     length = _length(loader.batch_sampler)
     if length is not None:
         count = min(count, length)
+    dataset = loader.dataset
     indices = iter(loader.batch_sampler)
     try:
         for batch_indices in itertools.islice(indices, count):
@@ -353,20 +442,27 @@ DEFAULT_BATCH_SIZE = 8
 def _collator_batches(collator, examples, count, batch_size):
     total = _length(examples)
     if total is None:
-        # No length: read only what the batches need, in order.
+        # No length: read only what the batches need, in order, from an iterator of the audit's own.
         batch_size = batch_size or DEFAULT_BATCH_SIZE
-        stream = iter(examples)
-        for _ in range(count):
-            chunk = list(itertools.islice(stream, batch_size))
-            if not chunk:
-                return
-            yield collator(chunk), chunk
+        with _new_examples_iterator(examples) as stream:
+            for _ in range(count):
+                chunk = list(itertools.islice(stream, batch_size))
+                if not chunk:
+                    return
+                yield collator(chunk), chunk
         return
     if batch_size is None:
         batch_size = max(1, -(-total // count))
     for start in range(0, min(total, count * batch_size), batch_size):
         chunk = [examples[i] for i in range(start, min(start + batch_size, total))]
         yield collator(chunk), chunk
+
+
+@contextlib.contextmanager
+def _new_examples_iterator(examples):
+    stream = iter(examples)
+    _refuse_one_shot(examples, stream, "examples")
+    yield stream
 
 
 def _tokenizer_of(obj):
@@ -393,6 +489,95 @@ def _unwrap_collator(collate_fn):
     return getattr(collate_fn, "data_collator", collate_fn)
 
 
+def _collator_name(collator: Any) -> str:
+    """A class's name for a collator object; a function's (or method's) own name for a plain ``collate_fn``."""
+    if isinstance(collator, (types.FunctionType, types.MethodType)):
+        return collator.__qualname__
+    return type(collator).__name__
+
+
+@dataclasses.dataclass
+class _Draw:
+    """The batches drawn for one audit, and where they came from."""
+
+    collator: Any
+    trainer: Any = None
+    pairs: list = dataclasses.field(default_factory=list)  # (batch, examples or None)
+    order_kept: bool | None = True
+    not_drawn: str = ""
+
+    def take(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        """Keep the pairs one by one, so that batches drawn before a refusal still count."""
+        try:
+            for pair in pairs:
+                self.pairs.append(pair)
+        except _NotDrawn as reason:
+            self.not_drawn, self.order_kept = str(reason), True
+
+
+def _draw_from_loader(target: Any, count: int) -> _Draw:
+    trainer = target if _is_trainer(target) else None
+    with _rng_preserved():
+        # get_train_dataloader() builds a new loader; building it may construct samplers that read the global RNG.
+        loader = target.get_train_dataloader() if trainer is not None else target
+    draw = _Draw(collator=_unwrap_collator(loader.collate_fn), trainer=trainer)
+    if _is_iterable_dataset(loader.dataset) and not _iterators_are_independent(loader.dataset):
+        draw.order_kept = None
+    with _rng_preserved(loader):
+        draw.take(_loader_batches(loader, count))
+    return draw
+
+
+def _draw_from_collator(collator: Any, examples: Iterable[Any], count: int, batch_size: int | None) -> _Draw:
+    draw = _Draw(collator=collator)
+    with _rng_preserved():
+        draw.take(_collator_batches(collator, examples, count, batch_size))
+    return draw
+
+
+def _draw(target: Any, examples: Iterable[Any] | None, count: int, batch_size: int | None) -> _Draw:
+    if _is_trainer(target) or _is_loader(target):
+        if examples is not None:
+            raise TypeError("eosfix.audit: examples= goes with a collator; a DataLoader or Trainer brings its own")
+        return _draw_from_loader(target, count)
+    if callable(target):
+        if examples is None:
+            raise TypeError("eosfix.audit: to audit a collator, pass examples=[...] to collate")
+        return _draw_from_collator(target, examples, count, batch_size)
+    raise TypeError(f"eosfix.audit: expected a collator, a DataLoader or a Trainer, not {type(target).__name__}")
+
+
+def _find_tokenizer(given: Any, draw: _Draw, fallback: Any) -> Any:
+    """The tokenizer whose ids the batches use: the one given, the collator's, the fallback, the trainer's."""
+    for candidate in (given, draw.collator, fallback):
+        tokenizer = _tokenizer_of(candidate)
+        if tokenizer is not None:
+            break
+    else:
+        tokenizer = _trainer_tokenizer(draw.trainer) if draw.trainer is not None else None
+    if tokenizer is None or getattr(tokenizer, "eos_token_id", None) is None:
+        raise ValueError("eosfix.audit: found no tokenizer with an eos_token_id; pass tokenizer=...")
+    return tokenizer
+
+
+_COUNTS = ("eos_seen", "eos_labelled", "eos_lost", "eos_in_masked_spans")
+
+
+def _sum_counts(pairs: list, tokenizer: Any) -> dict[str, Any]:
+    """The counts of every drawn batch added up, whether all of them had labels, and how the last was read."""
+    eos_id, pad_id = tokenizer.eos_token_id, getattr(tokenizer, "pad_token_id", None)
+    padding_side = getattr(tokenizer, "padding_side", "right")
+    totals = dict.fromkeys(_COUNTS, 0)
+    totals.update(has_labels=True, counted_by="attention_mask")
+    for batch, examples in pairs:
+        counts = count_eos_labels(batch, eos_id, pad_id, examples, padding_side)
+        for key in _COUNTS:
+            totals[key] += counts[key]
+        totals["has_labels"] = totals["has_labels"] and counts["has_labels"]
+        totals["counted_by"] = counts["counted_by"]
+    return totals
+
+
 def audit(
     target: Any,
     examples: Iterable[Any] | None = None,
@@ -409,101 +594,47 @@ def audit(
     - a collator (any callable that turns a list of examples into a batch),
       with ``examples``, what it is normally called with; a sequence is cut
       into ``batches`` batches of ``batch_size`` (by default, all of it in
-      equal parts); an iterable without a length (a generator, a streaming
-      data set) is read in order, ``batch_size`` (default 8) examples a batch,
-      and no further than the batches need;
+      equal parts); an iterable without a length (a streaming data set) is
+      read in order through a new iterator, ``batch_size`` (default 8)
+      examples a batch, and no further than the batches need;
     - a torch ``DataLoader`` (accelerate's prepared loaders too), over a
       map-style or an iterable dataset, finite or not;
     - a transformers or TRL ``Trainer``: its ``get_train_dataloader()``.
 
-    The eos and pad ids come from ``tokenizer`` when given, else from the
-    collator's tokenizer, else from ``fallback_tokenizer``, else from the
-    trainer's tokenizer or processing class. Returns an :class:`EOSAudit`.
+    The eos and pad ids come from ``tokenizer`` when given (a processor is
+    read through its ``tokenizer``), else from the collator's tokenizer, else
+    from ``fallback_tokenizer``, else from the trainer's tokenizer or
+    processing class. Returns an :class:`EOSAudit`.
 
-    Drawing from a loader does not advance it: the batches are built from its
-    batch sampler, dataset and ``collate_fn`` in this process, and torch's,
-    numpy's and Python's random states, and the samplers' generators, are put
-    back afterwards, so training sees the same batches in the same order. An
-    ``IterableDataset`` is read through a new iterator of its own (never one
-    the program holds); one that is its own iterator is not read at all, and
-    the report says why.
+    The audit never takes data from the program: drawing from a loader does
+    not advance it (the batches are built from its batch sampler, dataset and
+    ``collate_fn`` in this process, and torch's, numpy's and Python's random
+    states, and the samplers' generators, are put back afterwards), so
+    training sees the same batches in the same order. An ``IterableDataset``
+    (or ``examples`` without a length) is read through a new iterator of its
+    own; one that is its own iterator, or gives the same iterator every time
+    (a generator, a one-shot stream), is not read at all, and the report
+    says why (``not_drawn``).
     """
     if batches < 1:
         raise ValueError("eosfix.audit: batches must be at least 1")
-    not_drawn = ""
-    order_kept = True
-    if _is_trainer(target) or _is_loader(target):
-        if examples is not None:
-            raise TypeError("eosfix.audit: examples= goes with a collator; a DataLoader or Trainer brings its own")
-        trainer = target if _is_trainer(target) else None
-        with _rng_preserved():
-            # get_train_dataloader() builds a new loader; building it may
-            # construct samplers that read the global RNG.
-            loader = target.get_train_dataloader() if trainer is not None else target
-        collator = _unwrap_collator(loader.collate_fn)
-        tokenizer = tokenizer or _tokenizer_of(collator) or _tokenizer_of(fallback_tokenizer)
-        if tokenizer is None and trainer is not None:
-            tokenizer = _trainer_tokenizer(trainer)
-        if _is_iterable_dataset(loader.dataset) and not _iterators_are_independent(loader.dataset):
-            order_kept = None
-        drawn = []
-        with _rng_preserved(loader):
-            try:
-                # Appended one by one, so that batches drawn before a refusal still count.
-                for pair in _loader_batches(loader, batches):
-                    drawn.append(pair)
-            except _NotDrawn as reason:
-                not_drawn, order_kept = str(reason), True
-    elif callable(target):
-        if examples is None:
-            raise TypeError("eosfix.audit: to audit a collator, pass examples=[...] to collate")
-        collator = target
-        tokenizer = tokenizer or _tokenizer_of(collator) or _tokenizer_of(fallback_tokenizer)
-        with _rng_preserved():
-            drawn = list(_collator_batches(collator, examples, batches, batch_size))
-    else:
-        raise TypeError(f"eosfix.audit: expected a collator, a DataLoader or a Trainer, not {type(target).__name__}")
-
-    if tokenizer is None or getattr(tokenizer, "eos_token_id", None) is None:
-        raise ValueError("eosfix.audit: found no tokenizer with an eos_token_id; pass tokenizer=...")
-    eos_id, pad_id = tokenizer.eos_token_id, getattr(tokenizer, "pad_token_id", None)
-    padding_side = getattr(tokenizer, "padding_side", "right")
-    totals = {"eos_seen": 0, "eos_labelled": 0, "eos_lost": 0, "eos_in_masked_spans": 0}
-    has_labels, counted_by = True, "attention_mask"
-    for batch, batch_examples in drawn:
-        counts = count_eos_labels(batch, eos_id, pad_id, batch_examples, padding_side)
-        for key in totals:
-            totals[key] += counts[key]
-        has_labels = has_labels and counts["has_labels"]
-        counted_by = counts["counted_by"]
-
-    if totals["eos_lost"]:
-        status = EOSAudit.LOST
-    elif totals["eos_labelled"] and has_labels:
-        status = EOSAudit.OK
-    else:
-        status = EOSAudit.NOTHING_TO_JUDGE
-    report = EOSAudit(
-        **totals,
-        coverage=totals["eos_labelled"] / totals["eos_seen"] if totals["eos_seen"] else None,
-        pad_is_eos=pad_id is not None and pad_id == eos_id,
+    draw = _draw(target, examples, batches, batch_size)
+    tokenizer = _find_tokenizer(tokenizer, draw, fallback_tokenizer)
+    return EOSAudit(
+        **_sum_counts(draw.pairs, tokenizer),
         patched=is_applied(),
-        ok=status == EOSAudit.OK,
-        advice="",
-        batches=len(drawn),
-        has_labels=has_labels,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
-        counted_by=counted_by,
-        collator=type(collator).__name__,
-        status=status,
-        order_kept=order_kept,
+        batches=len(draw.pairs),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=getattr(tokenizer, "pad_token_id", None),
+        collator=_collator_name(draw.collator),
+        order_kept=draw.order_kept,
+        not_drawn=draw.not_drawn,
     )
-    report.advice = not_drawn if not_drawn and not drawn else _advice(report)
-    return report
 
 
-def _advice(report):
+def _advice(report: EOSAudit) -> str:
+    if report.not_drawn and not report.batches:
+        return report.not_drawn
     if not report.batches:
         return (
             "The data gave no batch to look at, so nothing was checked: audit a non-empty data set "

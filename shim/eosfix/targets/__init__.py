@@ -36,9 +36,14 @@ TARGETS = {
 }
 REQUIRED = "transformers.data.data_collator"
 
+# The Trainer audit: a target with the same contract that changes no label. It is kept out of TARGETS, so that
+# ``eosfix.is_applied()`` (the fix is in place) never depends on it, and ``EOSFIX_AUTOPATCH=audit`` installs it
+# alone.
+AUDIT_TARGETS = {"transformers.trainer_callback": "eosfix.targets.transformers_trainer_audit"}
+
 
 def load_target(patched_module: str) -> ModuleType:
-    """The target module for ``patched_module`` (a key of ``TARGETS``)."""
+    """The target module for ``patched_module`` (a key of ``TARGETS`` or ``AUDIT_TARGETS``)."""
     import importlib
 
-    return importlib.import_module(TARGETS[patched_module])
+    return importlib.import_module({**TARGETS, **AUDIT_TARGETS}[patched_module])
