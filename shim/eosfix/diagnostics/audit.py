@@ -270,7 +270,8 @@ def _is_trainer(target):
 
 def _samplers(loader):
     """The loader's sampler chain: batch sampler, its sampler, and so on (accelerate nests them)."""
-    seen, pending = [], [getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)]
+    seen: list[Any] = []
+    pending = [getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)]
     while pending:
         sampler = pending.pop()
         if sampler is None or any(sampler is known for known in seen):
@@ -293,11 +294,11 @@ def _rng_preserved(loader=None):
     import random
 
     saved_random = random.getstate()
-    numpy = sys.modules.get("numpy")
+    numpy: Any = sys.modules.get("numpy")
     saved_numpy = numpy.random.get_state() if numpy is not None else None
-    saved = []
+    saved: list[tuple[Any, Any]] = []
     for owner in [loader, *_samplers(loader)] if loader is not None else []:
-        generator = getattr(owner, "generator", None)
+        generator: Any = getattr(owner, "generator", None)
         if hasattr(generator, "get_state"):
             saved.append((generator, generator.get_state()))
     # `is not None`: a truth test on a DataLoader calls len(), which raises for an IterableDataset without one.
@@ -407,7 +408,7 @@ def _unbatched(loader, count):
 
 def _streamed_batches(loader, count):
     """Batches of an ``IterableDataset``, read through a new iterator of the audit's own."""
-    batch_size = getattr(loader, "batch_size", None)
+    batch_size: Any = getattr(loader, "batch_size", None)
     with _new_iterator(loader.dataset) as items:
         for _ in range(count):
             examples = list(itertools.islice(items, batch_size))
@@ -567,7 +568,7 @@ def _sum_counts(pairs: list, tokenizer: Any) -> dict[str, Any]:
     """The counts of every drawn batch added up, whether all of them had labels, and how the last was read."""
     eos_id, pad_id = tokenizer.eos_token_id, getattr(tokenizer, "pad_token_id", None)
     padding_side = getattr(tokenizer, "padding_side", "right")
-    totals = dict.fromkeys(_COUNTS, 0)
+    totals: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
     totals.update(has_labels=True, counted_by="attention_mask")
     for batch, examples in pairs:
         counts = count_eos_labels(batch, eos_id, pad_id, examples, padding_side)

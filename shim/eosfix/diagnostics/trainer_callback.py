@@ -79,6 +79,7 @@ class EOSLabelCallback(TrainerCallback):
 
     def _tell(self) -> None:
         report = self.report
+        assert report is not None  # set by the caller just before
         if report.status == EOSAudit.OK:
             logger().info("eosfix: %d of %d real EOS tokens keep their label.", report.eos_labelled, report.eos_seen)
             return
@@ -160,6 +161,8 @@ def audit_train_begin(handler: Any, args: Any, state: Any, control: Any = None, 
     except Exception as error:
         if loud:
             _say(logging.INFO, f"eosfix: the first training batch was not audited ({type(error).__name__}: {error}).")
+        return None
+    if report is None:
         return None
     level, line = _line(report)
     if report.status == EOSAudit.LOST and mode == STRICT:
