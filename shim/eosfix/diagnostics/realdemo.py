@@ -79,6 +79,47 @@ def train_once(name, model, tokenizer, examples, test, args, progress):
     return fit(name, model, tokenizer, examples, test, args, progress, score, lambda ids: _shown(tokenizer, ids))
 
 
+def save_checkpoint(model, tokenizer, folder: str) -> None:
+    """Save ``model`` and ``tokenizer`` as a plain Hugging Face folder that ``from_pretrained`` reads.
+
+    A GGUF-loaded model refuses ``save_pretrained`` ("quantized with gguf and is not serializable") although its
+    weights are de-quantized float32: a model of the same class built from its config without the quantization
+    config takes its weights and saves. transformers 4.x reads a top-level ``rope_theta``; both are written.
+    """
+    import json
+    import os
+
+    config = copy.deepcopy(model.config)
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+        plain = type(model)(config)
+        plain.load_state_dict(model.state_dict())
+        model = plain
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    theta = (getattr(config, "rope_parameters", None) or {}).get("rope_theta") or getattr(config, "rope_theta", None)
+    path = os.path.join(folder, "config.json")
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    data.pop("quantization_config", None)
+    if theta is not None:
+        data["rope_theta"] = theta
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+
+
+def save_data(folder: str, name: str, quotes, eos_token: str) -> None:
+    """Write ``quotes`` as JSON lines in the prompt-completion format, the completion closed by the EOS as trained."""
+    import json
+    import os
+
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+        for words, author in quotes:
+            record = {"prompt": prompt_text(words), "completion": " " + " ".join(AUTHORS[author]) + eos_token}
+            handle.write(json.dumps(record) + "\n")
+
+
 def run(args, progress):
     """Load, then train stock and fixed from the same weights; ``({"stock", "fixed"}, curves, facts)``."""
     import torch
@@ -112,17 +153,25 @@ def run(args, progress):
         for words, author in train
     ]
 
+    save = getattr(args, "save", None)
+    if save:
+        save_data(save, "train.jsonl", train, tokenizer.eos_token)
+        save_data(save, "heldout.jsonl", test, tokenizer.eos_token)
     results, curves = {}, {}
     # unpatched() puts back exactly what the program had asked for (applied, pending or off) on the way out.
     with eosfix.unpatched():
         torch.manual_seed(args.seed)
         results["stock"], curves["stock"] = train_once("stock", model, tokenizer, examples, test, args, progress)
+        if save:
+            save_checkpoint(model, tokenizer, f"{save}/stock")
         model.load_state_dict(initial)
         with eosfix.patched():
             if not eosfix.is_applied():
                 raise DemoError("eosfix could not be applied here (is EOSFIX_DISABLE set?); see `eosfix doctor`")
             torch.manual_seed(args.seed)
             results["fixed"], curves["fixed"] = train_once("fixed", model, tokenizer, examples, test, args, progress)
+            if save:
+                save_checkpoint(model, tokenizer, f"{save}/fixed")
     return results, curves, facts
 
 
