@@ -1,0 +1,111 @@
+"""The checkpoint to judge, and the base model to compare it with, loaded through ``realmodel``'s loaders.
+
+A checkpoint is a model folder, a GGUF file, ``smollm2``, or a PEFT (LoRA) adapter folder (``adapter_config.json``)
+put on its base: ``--base``, or the base path the adapter names. For an adapter, the base model is the same weights
+with the adapter switched off; for a full model, ``--base`` is loaded apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+
+from eosfix.diagnostics import realmodel
+from eosfix.diagnostics.checkpoint.data import CheckpointError
+
+ADAPTER_CONFIG = "adapter_config.json"
+INSTALL_PEFT = "pip install peft"
+
+
+@dataclass
+class Loaded:
+    """A model ready to measure; ``base`` gives a context in which it is the base model, when it can."""
+
+    model: object
+    tokenizer: object
+    kind: str  # "model" or "adapter"
+    base: str | None = None
+    notes: list = field(default_factory=list)
+
+    def as_base(self):
+        """A context manager with the adapter switched off (an adapter's base), or None for a full model."""
+        return self.model.disable_adapter() if self.kind == "adapter" else None
+
+
+def is_adapter(source: str) -> bool:
+    return os.path.isdir(source) and os.path.isfile(os.path.join(source, ADAPTER_CONFIG))
+
+
+def adapter_base(source: str, base: str | None) -> str:
+    """The base model of the adapter at ``source``: ``base`` when given, else the one its config names, if here."""
+    if base:
+        return base
+    with open(os.path.join(source, ADAPTER_CONFIG), encoding="utf-8") as handle:
+        named = json.load(handle).get("base_model_name_or_path")
+    if not named:
+        raise CheckpointError(
+            f"{source} is a PEFT adapter that names no base model; give --base PATH (its base model)"
+        )
+    if not os.path.exists(named) and named != realmodel.SMOLLM2:
+        raise CheckpointError(
+            f"{source} is a PEFT adapter for {named!r}, which is not here; give --base PATH (its base model)"
+        )
+    return named
+
+
+def load_tokenizer(*sources: str | None) -> tuple:
+    """``(tokenizer, notes)`` from the first of ``sources`` that has one (``--tokenizer``, checkpoint, base)."""
+    tried = [source for source in sources if source]
+    for source in tried:
+        try:
+            return realmodel.load_tokenizer(source)
+        except Exception:  # no tokenizer there, in whichever way transformers says it
+            continue
+    raise CheckpointError(
+        f"no tokenizer in {', '.join(map(repr, tried))}; give the one training used with --tokenizer"
+    )
+
+
+def load_model(source: str, device: str):
+    """A causal LM from ``source`` (``realmodel.load_model``), in eval mode on ``device``."""
+    try:
+        model = realmodel.load_model(source)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot load a model from {source}: {' '.join(str(error).split())[:300]}") from None
+    return model.to(device).eval()
+
+
+def load(source: str, base: str | None, tokenizer: str | None, device: str) -> Loaded:
+    """The checkpoint at ``source`` (a model, or an adapter on its base), with its tokenizer."""
+    if is_adapter(source):
+        realmodel.require("peft", INSTALL_PEFT)
+        base = adapter_base(source, base)
+        realmodel.check(base, model=True)
+        from peft import PeftModel
+
+        found, notes = load_tokenizer(tokenizer, source, base)
+        model = PeftModel.from_pretrained(load_model(base, device), source).to(device).eval()
+        return Loaded(model, found, "adapter", base, notes)
+    realmodel.check(source, model=True)
+    if base:
+        realmodel.check(base, model=True)
+    found, notes = load_tokenizer(tokenizer, source, base)
+    return Loaded(load_model(source, device), found, "model", base, notes)
+
+
+@contextlib.contextmanager
+def base_model(loaded: Loaded, device: str):
+    """The base model to compare with: the adapter switched off, or ``--base`` loaded apart (None without one)."""
+    if loaded.kind == "adapter":
+        with loaded.as_base():
+            yield loaded.model
+    elif loaded.base:
+        model = load_model(loaded.base, device)
+        try:
+            yield model
+        finally:
+            del model
+    else:
+        yield None
