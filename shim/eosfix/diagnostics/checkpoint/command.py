@@ -7,6 +7,7 @@ check cannot run (a missing model, field, base or EOS; a missing dependency).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -74,9 +75,11 @@ def run(args) -> dict:
 
     progress = progress_factory(args.progress)
     start = time.perf_counter()
-    loaded = models.load(args.model, args.base, args.tokenizer, args.device)
+    loaded = models.prepare(args.model, args.base, args.tokenizer)
     tokenizer, eos = loaded.tokenizer, loaded.tokenizer.eos_token_id
+    # The data before the model: a wrong field or data without EOS costs no model load.
     examples, form = data.load_examples(args.data, tokenizer, args.field, args.limit, args.append_eos)
+    models.attach(loaded, args.model, args.device)
     seconds = {"load": time.perf_counter() - start}
     start = time.perf_counter()
     probabilities = measure.eos_probabilities(loaded.model, examples, eos, args.device, progress)
@@ -148,6 +151,21 @@ def _row(label: str, figures: dict) -> str:
     return f"    {label[:42]:<44}{figures['median']:>8.4f}   {figures['share_above_half']:>11.2f}"
 
 
+@contextlib.contextmanager
+def _hub_progress(enabled: bool):
+    """transformers' own progress bars (loading weights) follow ``--no-progress`` too; put back afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was = getattr(hf_logging, "is_progress_bar_enabled", lambda: True)()
+    if not enabled and hasattr(hf_logging, "disable_progress_bar"):
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was and not enabled and hasattr(hf_logging, "enable_progress_bar"):
+            hf_logging.enable_progress_bar()
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.limit < 1 or args.generate < 0 or args.max_new_tokens < 1:
@@ -157,7 +175,8 @@ def main(argv=None) -> int:
     from eosfix.diagnostics import realmodel
 
     try:
-        report = run(args)
+        with _hub_progress(args.progress):
+            report = run(args)
     except (CheckpointError, realmodel.RealModelError) as error:
         print(f"eosfix checkpoint: {error}", file=sys.stderr)
         return 2

@@ -77,22 +77,28 @@ def load_model(source: str, device: str):
     return model.to(device).eval()
 
 
-def load(source: str, base: str | None, tokenizer: str | None, device: str) -> Loaded:
-    """The checkpoint at ``source`` (a model, or an adapter on its base), with its tokenizer."""
-    if is_adapter(source):
-        realmodel.require("peft", INSTALL_PEFT)
+def prepare(source: str, base: str | None, tokenizer: str | None) -> Loaded:
+    """The checkpoint at ``source`` (a model, or an adapter and its base) checked, with its tokenizer; no model yet."""
+    kind = "adapter" if is_adapter(source) else "model"
+    if kind == "adapter":
         base = adapter_base(source, base)
-        realmodel.check(base, model=True)
-        from peft import PeftModel
-
-        found, notes = load_tokenizer(tokenizer, source, base)
-        model = PeftModel.from_pretrained(load_model(base, device), source).to(device).eval()
-        return Loaded(model, found, "adapter", base, notes)
-    realmodel.check(source, model=True)
+        realmodel.require("peft", INSTALL_PEFT)
+    else:
+        realmodel.check(source, model=True)
     if base:
         realmodel.check(base, model=True)
     found, notes = load_tokenizer(tokenizer, source, base)
-    return Loaded(load_model(source, device), found, "model", base, notes)
+    return Loaded(None, found, kind, base, notes)
+
+
+def attach(loaded: Loaded, source: str, device: str) -> None:
+    """Load the model of ``loaded``: the checkpoint, or the adapter at ``source`` put on its base."""
+    if loaded.kind == "model":
+        loaded.model = load_model(source, device)
+        return
+    from peft import PeftModel
+
+    loaded.model = PeftModel.from_pretrained(load_model(loaded.base, device), source).to(device).eval()
 
 
 @contextlib.contextmanager
