@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from eosfix._cli import debug_requested
 from eosfix.diagnostics.checkpoint import data, measure, models, verdict
 from eosfix.diagnostics.checkpoint.data import CheckpointError
 
@@ -178,6 +179,8 @@ def main(argv=None) -> int:
         with _hub_progress(args.progress):
             report = run(args)
     except (CheckpointError, realmodel.RealModelError) as error:
+        if debug_requested(sys.argv):
+            raise
         print(f"eosfix checkpoint: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report) if args.json else render(report))

@@ -21,7 +21,7 @@ INSTALL_PEFT = "pip install peft"
 
 @dataclass
 class Loaded:
-    """A model ready to measure; ``base`` gives a context in which it is the base model, when it can."""
+    """The checkpoint's tokenizer and (once :func:`attach` ed) model; ``base`` is what it was fine-tuned from."""
 
     model: object
     tokenizer: object
