@@ -43,12 +43,12 @@ def clean_env(**extra):
 WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "###", "Question:", "Answer:", "yes", "no")
 
 
-def build_tokenizer(pad="eos", padding_side="right", mask_token=False, with_attention_mask=True):
-    """A WordLevel tokenizer in PreTrainedTokenizerFast; pad is "eos", "pad" or None."""
+def build_tokenizer(pad="eos", padding_side="right", mask_token=False, with_attention_mask=True, words=WORDS):
+    """A WordLevel tokenizer over ``words`` in PreTrainedTokenizerFast; pad is "eos", "pad" or None."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: i for i, token in enumerate(("<unk>", "<s>", "</s>", "<pad>", "<mask>", *WORDS))}
+    vocab = {token: i for i, token in enumerate(("<unk>", "<s>", "</s>", "<pad>", "<mask>", *words))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     kwargs = {"mask_token": "<mask>"} if mask_token else {}
@@ -456,3 +456,74 @@ def lm_trainer(tmp_path, tok, train_dataset, collator=None, trainer_class=None, 
         data_collator=collator or DataCollatorForLanguageModeling(tok, mlm=False),
         **{tokenizer_arg: tok},
     )
+
+
+# --- fine-tuned checkpoints for ``eosfix checkpoint`` (test_checkpoint.py) ------------------------------------
+
+# Yes/no questions: the answer is "yes" when the question holds "cat". Every answer ends with the EOS.
+CHECKPOINT_WORDS = (*WORDS, "user:", "assistant:", "ant", "bee", "owl", "fox")
+# A chat template for the WordLevel tokenizer: every turn closes with the EOS, as SmolLM2's does.
+CHECKPOINT_CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }} </s> {% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+def checkpoint_tokenizer():
+    """The yes/no task's tokenizer, pad == eos, with a chat template."""
+    tokenizer = build_tokenizer(pad="eos", words=CHECKPOINT_WORDS)
+    tokenizer.chat_template = CHECKPOINT_CHAT_TEMPLATE
+    return tokenizer
+
+
+def yes_no_questions(count, seed=0):
+    """``count`` (question, answer) pairs of the yes/no task, the same for a given seed."""
+    import random
+
+    rng = random.Random(seed)
+    nouns = ("cat", "dog", "ant", "bee", "owl", "fox", "mat")
+    pairs = []
+    for _ in range(count):
+        words = rng.sample(nouns, rng.randint(2, 4))
+        pairs.append((" ".join(["Question:", *words]), "yes" if "cat" in words else "no"))
+    return pairs
+
+
+def train_tiny(model, tokenizer, texts, fixed, steps=60, lr=1e-2, batch_size=8, seed=0):
+    """Train ``model`` on ``texts`` through transformers' collator (pad == eos), stock or with eosfix."""
+    import torch
+
+    torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    # A model this small trains fastest on one thread, ten times faster than on two on a busy 2-core machine.
+    torch.set_num_threads(1)
+    try:
+        return _train_steps(model, tokenizer, texts, fixed, steps, lr, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_steps(model, tokenizer, texts, fixed, steps, lr, batch_size):
+    import contextlib
+
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+
+    import eosfix
+
+    examples = [tokenizer(text) for text in texts]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    switch = eosfix.patched() if fixed else contextlib.nullcontext()  # acts when entered, inside unpatched()
+    with eosfix.unpatched(), switch:
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+        for step in range(steps):
+            start = (step * batch_size) % (len(examples) - batch_size + 1)
+            batch = collator(examples[start : start + batch_size])
+            loss = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+            ).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    return model.eval()

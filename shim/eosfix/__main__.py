@@ -1,4 +1,4 @@
-"""The ``eosfix`` command: ``eosfix doctor``, ``eosfix vendor``, ``eosfix demo``."""
+"""The ``eosfix`` command: ``eosfix doctor``, ``eosfix vendor``, ``eosfix demo``, ``eosfix checkpoint``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ COMMANDS = {
         "eosfix.diagnostics.demo.command",
         "train a tiny model stock and with eosfix: only the fixed one learns to stop",
     ),
+    "checkpoint": (
+        "eosfix.diagnostics.checkpoint.command",
+        "did a fine-tuned model learn to stop? (its checkpoint and data)",
+    ),
 }
 
 
 def _usage() -> str:
     lines = ["usage: eosfix [--debug] COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<8}{summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:<12}{summary}" for name, (_, summary) in COMMANDS.items()]
     lines += [
         "",
         "Errors are one line on stderr; --debug (or EOSFIX_DEBUG=1) shows the traceback. Besides each command's",

@@ -145,6 +145,12 @@ def _parser() -> argparse.ArgumentParser:
         " a GGUF file or a model folder; then the sizes default to 30 steps, batch 8, lr 2e-4, 240/40 quotes,"
         " an evaluation every third of the steps",
     )
+    parser.add_argument(
+        "--save",
+        metavar="DIR",
+        help="with --model: keep both fine-tuned checkpoints (DIR/stock, DIR/fixed) and the quotes as JSON lines "
+        "(DIR/train.jsonl, DIR/heldout.jsonl), for `eosfix checkpoint`",
+    )
     return parser
 
 
@@ -172,6 +178,12 @@ def _size_problem(settings: Settings) -> str | None:
     too_small = settings.steps < 1 or settings.batch_size < 1 or settings.test_size < 1
     if too_small or settings.train_size < settings.batch_size:
         return "need --steps >= 1, --test-size >= 1 and --train-size >= --batch-size"
+    return None
+
+
+def _save_problem(args: argparse.Namespace) -> str | None:
+    if args.save and not args.model:
+        return "--save keeps the checkpoints of --model runs; add --model smollm2 (or a path)"
     return None
 
 
@@ -215,7 +227,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> tuple[dict, dict, di
     from eosfix.diagnostics.models import sources
 
     sources.check(args.model, model=True)  # before any training: a missing model or extra is one line
-    results, curves, facts = pretrained.run(args.model, settings, progress)
+    results, curves, facts = pretrained.run(args.model, settings, progress, save=args.save)
     options = {"eos": facts["eos_token"], "title": pretrained.title(facts), "notes": tuple(facts["notes"])}
     return {**results, "model": facts}, curves, options
 
@@ -227,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     settings = settings_from(args)
-    problem = _size_problem(settings) or _plot_problem(args) or _import_problem()
+    problem = _size_problem(settings) or _save_problem(args) or _plot_problem(args) or _import_problem()
     if problem:
         print(f"eosfix demo: {problem}", file=sys.stderr)
         return 2
