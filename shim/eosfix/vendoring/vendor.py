@@ -235,7 +235,7 @@ class Selection:
 
     patches: list
     outside: bool = False  # the release lies outside every recorded range: prove the patches before writing
-    unfixed: tuple = ()  # code paths the copy no longer masks by value (nothing to do there)
+    unfixed: tuple = ()  # the nearest patch of each code path the copy no longer masks by value (not needed)
     reason: str = ""  # why there is nothing to patch (patches/manifest.json's not_patched), if so
 
 
@@ -286,7 +286,7 @@ def select(package: VendoredPackage, patches: list, not_patched: list) -> Select
     for patch in own:
         families.setdefault(family(patch), []).append(patch)
     chosen, unfixed = [], []
-    for name, members in families.items():
+    for members in families.values():
         ordered = _nearest_first(members, package.version)
         states = []
         for patch in ordered:
@@ -296,7 +296,7 @@ def select(package: VendoredPackage, patches: list, not_patched: list) -> Select
                 break
         else:
             if not any(still_masks(patch, package) for patch in members):
-                unfixed.append(name)
+                unfixed.append(ordered[0].name)
                 continue
             nearest, output = ordered[0], states[0][1]
             where = "; ".join(describe_failure(nearest, output, package))
@@ -599,7 +599,7 @@ def outside_range(package: VendoredPackage, selection: Selection, revert: bool, 
     """Vendor a copy of a release outside every patch's recorded range; print what was proved. Exit status."""
     if not selection.patches:
         why = selection.reason or (
-            "its code no longer masks labels by the pad id's value (" + ", ".join(selection.unfixed) + ")"
+            "its code no longer masks labels by the pad id's value (" + ", ".join(selection.unfixed) + " not needed)"
         )
         print(f"{package.name} {package.version} at {package.directory}: nothing to do: {why}")
         return EXIT_OK
@@ -613,7 +613,7 @@ def outside_range(package: VendoredPackage, selection: Selection, revert: bool, 
                 raise VendorError("interrupted; the copy is as it was before.", EXIT_INTERRUPTED) from None
     status = vendor(package, selection.patches, revert=revert, check=check)
     for name in selection.unfixed:
-        print(f"  {name}: no masking by value left in this code path, nothing to do")
+        print(f"  {name}: not needed, the code it patches no longer masks labels by value")
     if status == EXIT_OK and not revert:
         newer = "newer" if package.version > max(p.last for p in selection.patches) else "older"
         head = f"{package.name} {package.version} is {newer} than the releases this eosfix was released with"
