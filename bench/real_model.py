@@ -221,14 +221,14 @@ def load_model(source):
 def run(args):
     import torch
 
-    from eosfix.diagnostics.doctor import releases
+    from eosfix._versions import installed
     from eosfix.diagnostics.models import sources
 
     torch.set_num_threads(args.threads)
     tokenizer, notes = sources.load_tokenizer(sources.SMOLLM2)
     source = args.model_folder or sources.SMOLLM2
     initial = copy.deepcopy(load_model(source).state_dict())
-    versions = {name: releases.installed(name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
+    versions = {name: installed(name) for name in ("transformers", "trl", "peft", "torch", "accelerate")}
     print(json.dumps({"versions": versions, "notes": notes, "machine": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "args": vars(args)}), flush=True)  # fmt: skip
     records = []

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-PROBE = TESTS / "cluster_probe.py"
+PROBE = TESTS / "scripts" / "cluster_probe.py"
 REQUIRE = "TESTS_REQUIRE_CLUSTER_ENGINES"
 
 # Program -> the Debian package (bookworm) that ships it.

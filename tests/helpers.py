@@ -246,7 +246,7 @@ def run_python(code, env=None, check=True):
 
 
 def start_without_eosfix(script, *args, pythonpath=()):
-    """Start ``tests/<script>`` with ``pythonpath`` in front of site-packages and eosfix switched off.
+    """Start ``tests/scripts/<script>`` with ``pythonpath`` in front of site-packages and eosfix switched off.
 
     This is how a vendored or patched copy is judged: as a project that keeps
     it would import it, with nothing of eosfix in the process.
@@ -257,7 +257,7 @@ def start_without_eosfix(script, *args, pythonpath=()):
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
     tests = Path(__file__).resolve().parent
     return subprocess.Popen(
-        [sys.executable, str(tests / script), *args],
+        [sys.executable, str(tests / "scripts" / script), *args],
         env=env,
         cwd=tests,
         stdout=subprocess.PIPE,

@@ -8,8 +8,8 @@ transformers released before it that it accepts, it:
 1. makes a venv with ``uv`` (shared uv cache, files hard-linked), ``torch==2.13.0`` from the local wheel
    folder, the release, and the eosfix wheel built from this checkout;
 2. runs ``tools/sweep_probe.py`` there: the doctor's live probe (``eosfix doctor --json``'s report), the code
-   shape of the collator, and the labels of ``tests/vendor_check.py``'s cases stock and with the shim;
-3. runs ``eosfix vendor`` on the env's installed copy, then ``tests/vendor_check.py`` in a fresh interpreter
+   shape of the collator, and the labels of ``tests/scripts/vendor_check.py``'s cases stock and with the shim;
+3. runs ``eosfix vendor`` on the env's installed copy, then ``tests/scripts/vendor_check.py`` in a fresh interpreter
    with eosfix switched off, and compares the labels with the shim's and with the expected labels of
    ``tests/test_vendor.py``.
 
@@ -215,26 +215,25 @@ def last_line(text: str) -> str:
 
 
 def labels_ok(case, expected):
-    return case["labels"] == expected(case)
+    return case["labels"] == expected
 
 
 def judge(package, probe, vendor_status, vendor_out, vendored):
     """(affected, shim_fixed, vendor_fixed, note) from the probe and the vendored run."""
-    from helpers import expected_completion_labels, expected_lm_labels
-
-    stock, shim = probe["stock"], probe["shim"]
+    # The labels a correct collator gives each case: computed in the env by the probe, from the tests' helpers.
+    stock, shim, expected = probe["stock"], probe["shim"], probe["expected"]
     problems = []
     if package == "transformers":
         doctor = probe["doctor"]
         affected = bool(doctor["affected"])
-        checked = dict.fromkeys(shim, expected_lm_labels)
+        checked = {n: expected[n] for n in shim}
         shim_fixed = bool(doctor["fixed"]) and all(labels_ok(shim[n], checked[n]) for n in shim)
         # With a real pad token the shim changes nothing.
         shim_fixed &= all(shim[n]["labels"] == stock[n]["labels"] for n in shim if n.endswith("pad_pad"))
         if not doctor["fixed"]:
             problems.append("doctor probe not fixed")
     else:
-        checked = {n: expected_completion_labels for n in shim if n.startswith("completion-")}
+        checked = {n: expected[n] for n in shim if n.startswith("completion-")}
         affected = any(not labels_ok(stock[n], checked[n]) for n in checked if n.endswith("pad_eos"))
         shim_fixed = all(labels_ok(shim[n], checked[n]) for n in checked)
         shim_fixed &= all(shim[n]["labels"] == stock[n]["labels"] for n in shim if n.endswith("pad_pad"))
@@ -306,7 +305,7 @@ def sweep_one(package, version, paired, wheel, workdir, exclude_newer):
         vendored_cmd = run([str(python), "-m", "eosfix", "vendor", str(installed_copy)], env)
         check_env = env | {"EOSFIX_DISABLE": "1"}
         flag = "--lm" if package == "transformers" else "--trl"
-        checked = run([str(python), str(TESTS / "vendor_check.py"), flag], check_env, cwd=TESTS)
+        checked = run([str(python), str(TESTS / "scripts" / "vendor_check.py"), flag], check_env, cwd=TESTS)
         vendored = json.loads(checked.stdout.strip().splitlines()[-1]) if checked.returncode == 0 else None
         if vendored is None and vendored_cmd.returncode == 0:
             vendored_cmd = subprocess.CompletedProcess(
@@ -472,7 +471,6 @@ def main(argv=None) -> int:
         help="only the releases the CSV has no row for: those newer than its newest row, and older ones missing",
     )
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(TESTS))
     sys.path.insert(0, str(REPO / "shim"))
     rows = read_rows()
     planned = plan(pypi_releases("transformers"), pypi_releases("trl"))

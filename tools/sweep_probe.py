@@ -3,7 +3,7 @@
     python sweep_probe.py transformers|trl TESTS_DIR
 
 Prints one JSON object: the doctor's report (``eosfix.diagnostics.doctor.command.diagnose()``, what
-``eosfix doctor --json`` prints), the code shape of the collator, and the labels of ``tests/vendor_check.py``'s
+``eosfix doctor --json`` prints), the code shape of the collator, and the labels of ``tests/scripts/vendor_check.py``'s
 cases, stock (eosfix reverted) and with the shim applied. The vendored copy is judged afterwards in a separate
 interpreter with no eosfix loaded (``vendor_check.py`` itself), so this file never touches it.
 """
@@ -11,6 +11,7 @@ interpreter with no eosfix loaded (``vendor_check.py`` itself), so this file nev
 import hashlib
 import inspect
 import json
+import os
 import sys
 import warnings
 
@@ -22,10 +23,11 @@ def source_hash(*functions):
 
 def main():
     kind, tests = sys.argv[1], sys.argv[2]
-    sys.path.insert(0, tests)
+    sys.path[:0] = [tests, os.path.join(tests, "scripts")]
     warnings.simplefilter("ignore")
     import transformers
     import vendor_check
+    from helpers import expected_completion_labels, expected_lm_labels
     from transformers.data.data_collator import DataCollatorForLanguageModeling
 
     import eosfix
@@ -52,6 +54,9 @@ def main():
             return vendor_check.trl_cases()
 
     report["stock"] = cases()
+    # What a correct collator gives each case, for the sweep's judgement (which runs outside this env).
+    expected = expected_lm_labels if kind == "transformers" else expected_completion_labels
+    report["expected"] = {name: expected(case) for name, case in report["stock"].items()}
     eosfix.apply(children=False)
     report["shim"] = cases()
     eosfix.revert()

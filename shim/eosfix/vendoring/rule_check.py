@@ -5,7 +5,7 @@ copy of transformers or trl first and with eosfix switched off, to prove a patch
 patches' recorded ranges before it writes anything. It imports nothing of eosfix, only the standard library,
 tokenizers, transformers (and trl, torch or numpy as the cases need); the cases are the rows of
 ``eosfix/spec/label_rule.json`` (``spec/label_rule.json`` in the repository), the same rows every carrier of the
-rule is tested with (tests/spec_check.py does the same for the test suite)::
+rule is tested with (tests/scripts/spec_check.py does the same for the test suite)::
 
     python rule_check.py CASES.json lm|completion
 
@@ -84,7 +84,7 @@ def main():
     try:
         import torch  # noqa: F401
 
-        tensors = ("pt", "np")
+        tensors: tuple[str, ...] = ("pt", "np")
     except ImportError:
         tensors = ("np",)
     # The completion-only collator is torch only.

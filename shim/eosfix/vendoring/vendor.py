@@ -282,7 +282,7 @@ def select(package: VendoredPackage, patches: list, not_patched: list) -> Select
     for entry in not_patched:
         if entry["package"] == package.name and SpecifierSet(entry["versions"]).contains(package.version, True):
             return Selection([], outside=True, reason=entry["reason"])
-    families = {}
+    families: dict = {}
     for patch in own:
         families.setdefault(family(patch), []).append(patch)
     chosen, unfixed = [], []
@@ -341,47 +341,64 @@ def verify(package: VendoredPackage, patches: list) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="eosfix-vendor-") as scratch:
-        scratch = Path(scratch)
-        files = {Path(p.file).relative_to(package.name) for p in patches}
-        view = VendoredPackage(package.name, scratch / package.name, package.version)
-        link_tree(package.directory, view.directory, files)
-        for dist_info in package.directory.parent.glob(f"{package.name}-*.dist-info"):
-            (scratch / dist_info.name).symlink_to(dist_info, target_is_directory=True)
-        for patch in patches:
-            applied, output = git_apply(patch, view)
-            if not applied:
-                where = "; ".join(describe_failure(patch, output, package))
-                raise VendorError(
-                    f"{patch.name} does not apply to {package.name} {package.version}: {where}.", EXIT_NO_PATCH
-                )
-        env = {key: value for key, value in os.environ.items() if not key.startswith("EOSFIX_")}
-        env.update(
-            EOSFIX_DISABLE="1",
-            PYTHONDONTWRITEBYTECODE="1",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(scratch), os.environ.get("PYTHONPATH")])),
-            HF_HUB_OFFLINE="1",
-            TRANSFORMERS_OFFLINE="1",
-            TOKENIZERS_PARALLELISM="false",
-        )
-        command = [sys.executable, str(RULE_CHECK), str(SPEC), kind]
-        try:
-            proc = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
-        except subprocess.TimeoutExpired:
-            proc = subprocess.CompletedProcess(command, 1, "", "the check did not finish within 15 minutes")
-        lines = proc.stdout.strip().splitlines()
-        report = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
-        imported = report and report[package.name] or ""
-        # The package's __init__.py is a link into the copy; the directory holding it must be the view's.
-        if report is None or Path(os.path.realpath(os.path.dirname(imported))) != view.directory.resolve():
-            why = _last_line(proc.stderr) or f"it imported {imported}, not the copy"
+        view = _patched_view(package, patches, Path(scratch))
+        report = _rule_results(package, view, kind, names)
+    return _count_passed(report["results"], package, names)
+
+
+def _patched_view(package: VendoredPackage, patches: list, scratch: Path) -> VendoredPackage:
+    """A view of the copy in ``scratch`` (links, the patched files copied) with ``patches`` applied."""
+    files = {Path(p.file).relative_to(package.name) for p in patches}
+    view = VendoredPackage(package.name, scratch / package.name, package.version)
+    link_tree(package.directory, view.directory, files)
+    for dist_info in package.directory.parent.glob(f"{package.name}-*.dist-info"):
+        (scratch / dist_info.name).symlink_to(dist_info, target_is_directory=True)
+    for patch in patches:
+        applied, output = git_apply(patch, view)
+        if not applied:
+            where = "; ".join(describe_failure(patch, output, package))
             raise VendorError(
-                f"cannot verify {names} on {package.name} {package.version}: the patched copy does not import "
-                f"here ({why}). To apply it unverified: eosfix vendor {package.directory} {UNVERIFIED_FLAG}",
-                EXIT_NO_PATCH,
+                f"{patch.name} does not apply to {package.name} {package.version}: {where}.", EXIT_NO_PATCH
             )
+    return view
+
+
+def _rule_results(package: VendoredPackage, view: VendoredPackage, kind: str, names: str) -> dict:
+    """The rule check's report, run in a fresh interpreter that imports the patched view, eosfix switched off."""
+    scratch = view.directory.parent
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EOSFIX_")}
+    env.update(
+        EOSFIX_DISABLE="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(scratch), os.environ.get("PYTHONPATH")])),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    command = [sys.executable, str(RULE_CHECK), str(SPEC), kind]
+    try:
+        proc = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        proc = subprocess.CompletedProcess(command, 1, "", "the check did not finish within 15 minutes")
+    lines = proc.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+    imported = report and report[package.name] or ""
+    # The package's __init__.py is a link into the copy; the directory holding it must be the view's.
+    if report is None or Path(os.path.realpath(os.path.dirname(imported))) != view.directory.resolve():
+        why = _last_line(proc.stderr) or f"it imported {imported}, not the copy"
+        raise VendorError(
+            f"cannot verify {names} on {package.name} {package.version}: the patched copy does not import "
+            f"here ({why}). To apply it unverified: eosfix vendor {package.directory} {UNVERIFIED_FLAG}",
+            EXIT_NO_PATCH,
+        )
+    return report
+
+
+def _count_passed(results: dict, package: VendoredPackage, names: str) -> int:
+    """How many of the rule's cases the patched collator passed; raises on the first that failed, or on none run."""
     cases = {case["id"]: case for case in json.loads(SPEC.read_text(encoding="utf-8"))["cases"]}
     passed = 0
-    for key, labels in report["results"].items():
+    for key, labels in results.items():
         if labels is None:  # a pt case where torch is absent
             continue
         case = cases[key.split("/")[0]]
@@ -429,7 +446,7 @@ def git_apply(patch, package, *options):
 
 def _hunks(patch_path):
     """``(number, old start, new start, header)`` of each hunk in the patch file."""
-    hunks = []
+    hunks: list = []
     for line in patch_path.read_text(encoding="utf-8").splitlines():
         match = re.match(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@.*", line)
         if match:
@@ -488,7 +505,7 @@ def _apply_all(patches, package, revert):
     """
     direction = ["--reverse"] if revert else []
     undo = [] if revert else ["--reverse"]
-    done = []
+    done: list = []
     current = None
     try:
         for current in patches:

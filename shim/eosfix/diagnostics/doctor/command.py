@@ -9,6 +9,7 @@ state is put back as it was afterwards.
 
 import json
 import sys
+from typing import Any
 
 from eosfix._cli import debug_enabled, one_line
 
@@ -75,7 +76,7 @@ def probe():
 
     import eosfix
 
-    cases = PROBE_CASES
+    cases: tuple = PROBE_CASES
     if find_spec("torch") is None:  # transformers' collator returns numpy batches without torch
         cases = tuple((name, side, as_lists, "np") for name, side, as_lists, _ in PROBE_CASES)
     results = {}
@@ -102,17 +103,18 @@ def supported_range():
 def diagnose(debug=False):
     """Everything the doctor knows, as a dict (the ``--json`` output)."""
     import eosfix
+    from eosfix._versions import installed
     from eosfix.diagnostics.doctor import releases
     from eosfix.environment_variables import disabled_by_env
 
-    report = {
+    report: dict[str, Any] = {
         "eosfix": eosfix.__version__,
         "python": sys.version.split()[0],
-        "transformers": releases.installed("transformers"),
-        "trl": releases.installed("trl"),
-        "torch": releases.installed("torch"),
-        "numpy": releases.installed("numpy"),
-        "wrapt": releases.installed("wrapt"),
+        "transformers": installed("transformers"),
+        "trl": installed("trl"),
+        "torch": installed("torch"),
+        "numpy": installed("numpy"),
+        "wrapt": installed("wrapt"),
         "disabled_by_env": disabled_by_env(),
         "patch_active": None,
         "affected": None,

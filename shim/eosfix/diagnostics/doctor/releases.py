@@ -11,10 +11,10 @@ the doctor's verdict is its live probe's, and ``eosfix vendor --check`` proves t
 from __future__ import annotations
 
 import re
-from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
+from eosfix._versions import installed, release
 from eosfix.diagnostics.doctor.verified_releases import VERIFIED
 
 # The masking line in every release the sweep covers (torch_call, numpy_call, and tf.where in 4.x tf_call).
@@ -22,18 +22,6 @@ VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_
 # The collator source files, read without importing the packages (importing transformers costs seconds).
 SOURCES = {"transformers": "data/data_collator.py", "trl": "trainer/utils.py"}
 CLASSES = {"transformers": "DataCollatorForLanguageModeling", "trl": "DataCollatorForCompletionOnlyLM"}
-
-
-def installed(distribution: str) -> str | None:
-    """The installed version of ``distribution``, read from its metadata without importing it; None when absent."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _release(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
 def class_source(distribution: str) -> str | None:
@@ -70,7 +58,7 @@ def check() -> dict:
         version = installed(distribution)
         if version is None:
             continue
-        newer = newest is None or _release(version) > _release(newest)
+        newer = newest is None or release(version) > release(newest)
         entry = {"installed": version, "newest_verified": newest, "newer": newer}
         source = class_source(distribution)
         entry["has_collator"] = source is not None

@@ -14,8 +14,12 @@ import json
 import sys
 import warnings
 from importlib.util import find_spec
+from pathlib import Path
 
-from helpers import build_tokenizer
+# Started by path from tests/scripts/: the shared helpers live one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers import build_tokenizer  # noqa: E402
 
 TEXTS = ("the cat sat </s>", "a dog </s>", "yes </s> no </s>")
 COMPLETIONS = ("### Question: the cat ### Answer: yes </s>", "### Question: a ### Answer: no </s>")

@@ -18,7 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from helpers import collate, completion_collator_class, load_cases
+# Started by path from tests/scripts/: the shared helpers live one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers import collate, completion_collator_class, load_cases  # noqa: E402
 
 
 def run(cases: list[dict[str, Any]]) -> dict[str, list[list[int]] | None]:

@@ -18,7 +18,7 @@ import socket
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers import build_tokenizer  # noqa: E402
 from transformers import DataCollatorForLanguageModeling  # noqa: E402

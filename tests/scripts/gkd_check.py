@@ -12,8 +12,12 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
-from helpers import biased_generation_config, build_tokenizer, gkd_classes, gold_trainer, prompt_batch, tiny_model
+# Started by path from tests/scripts/: the shared helpers live one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers import biased_generation_config, build_tokenizer, gkd_classes, gold_trainer, prompt_batch, tiny_model  # noqa: E402,E501
 
 
 def outputs_as_lists(outputs):
