@@ -224,6 +224,35 @@ def expected_completion_labels(case):
     return labels
 
 
+def run_eosfix(*args, env=None, pythonpath=None, code=None, prefix=None, timeout=300):
+    """Run ``python -m eosfix ARGS`` in a clean environment (``code``: ``python -c CODE ARGS``; ``prefix``: that
+    command instead, e.g. the ``eosfix`` script); return the finished process, output captured as text."""
+    full_env = clean_env(**(env or {}))
+    if pythonpath:
+        full_env["PYTHONPATH"] = pythonpath
+    command = prefix or ([sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix"])
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def broken_package(tmp_path, name, error):
+    """A folder for PYTHONPATH holding a package ``name`` whose import raises ``error`` (source text)."""
+    package = tmp_path / "broken" / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"raise {error}\n")
+    return str(package.parent)
+
+
+def audit_stock_then_fixed(make_target, **kwargs):
+    """``eosfix.audit`` of ``make_target()`` with eosfix reverted, then of a new one with eosfix applied."""
+    import eosfix
+
+    eosfix.revert()
+    stock = eosfix.audit(make_target(), **kwargs)
+    with eosfix.patched():
+        fixed = eosfix.audit(make_target(), **kwargs)
+    return stock, fixed
+
+
 def run_python(code, env=None, check=True):
     """Run ``code`` in a fresh interpreter; return the JSON object of its last stdout line.
 

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import build_tokenizer, installed, run_python, tiny_model, version_in
+from helpers import audit_stock_then_fixed, build_tokenizer, installed, run_python, tiny_model, version_in
 
 import eosfix
 from eosfix.diagnostics.audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
@@ -45,13 +45,6 @@ def assert_fixed(report):
     assert report.coverage == 1.0 and report.ok is True
     assert report.patched is True
     assert report.advice.startswith("Nothing to do")
-
-
-def audit_stock_then_fixed(make_target, **kwargs):
-    stock = audit(make_target(), **kwargs)
-    with eosfix.patched():
-        fixed = audit(make_target(), **kwargs)
-    return stock, fixed
 
 
 @pytest.mark.parametrize("padding_side", ["right", "left"])

@@ -1,11 +1,9 @@
 """``eosfix demo`` in a real process, at a reduced size (the full run is a benchmark, kept out of the suite)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from helpers import clean_env
+from helpers import run_eosfix
 
 # The demo trains a model: torch throughout (tests/conftest.py skips it, with the reason, without torch).
 pytestmark = pytest.mark.requires_torch
@@ -16,8 +14,7 @@ QUICK = ["--steps", "80", "--train-size", "320", "--test-size", "60", "--eval-ev
 
 
 def demo(*args, code=None, env=None):
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "eosfix.diagnostics.demo.command"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=clean_env(**(env or {})), timeout=300)
+    return run_eosfix(*args, code=code, env=env) if code else run_eosfix("demo", *args, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,14 @@
 
 import json
 import shutil
-import subprocess
 import sys
 
 import pytest
-from helpers import clean_env, installed
+from helpers import installed, run_eosfix
 
 
 def doctor(*args, env=None, via=None):
-    command = via or [sys.executable, "-m", "eosfix", "doctor"]
-    proc = subprocess.run([*command, *args], capture_output=True, text=True, env=clean_env(**(env or {})), timeout=300)
-    return proc
+    return run_eosfix(*args, env=env, prefix=via) if via else run_eosfix("doctor", *args, env=env)
 
 
 def test_doctor_reports_an_affected_environment_fixed_by_eosfix():
