@@ -1,4 +1,4 @@
-"""The checkpoint to judge, and the base model to compare it with, loaded through ``realmodel``'s loaders.
+"""The checkpoint to judge, and the base model to compare it with, loaded through ``diagnostics.models.sources``.
 
 A checkpoint is a model folder, a GGUF file, ``smollm2``, or a PEFT (LoRA) adapter folder (``adapter_config.json``)
 put on its base: ``--base``, or the base path the adapter names. For an adapter, the base model is the same weights
