@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Literal
 
@@ -86,15 +87,20 @@ def audit_trainers() -> None:
         _importhook.when_imported(name, _audit_on_import)
 
 
-def _stop_auditing_trainers() -> None:
-    global _audit_wanted
-    _audit_wanted = False
-    for name in AUDIT_TARGETS:
-        _importhook.discard(name, _audit_on_import)
+def _unhook_and_unpatch(names: Iterable[str], hook: Callable[[ModuleType], None]) -> None:
+    """Cancel ``hook`` for each module of ``names`` and remove eosfix's wrappers from those already imported."""
+    for name in names:
+        _importhook.discard(name, hook)
         module = sys.modules.get(name)
         patcher = _patcher_or_none() if module is not None else None
         if patcher is not None:
             patcher.unpatch(load_target(name), module)
+
+
+def _stop_auditing_trainers() -> None:
+    global _audit_wanted
+    _audit_wanted = False
+    _unhook_and_unpatch(AUDIT_TARGETS, _audit_on_import)
 
 
 def apply(children: bool = True) -> bool:
@@ -143,12 +149,7 @@ def revert() -> None:
             else:
                 os.environ[EOSFIX_AUTOPATCH] = _autopatch_before
         _set_env_for_children = False
-    for name in TARGETS:
-        _importhook.discard(name, _patch_on_import)
-        module = sys.modules.get(name)
-        patcher = _patcher_or_none() if module is not None else None
-        if patcher is not None:
-            patcher.unpatch(load_target(name), module)
+    _unhook_and_unpatch(TARGETS, _patch_on_import)
     _stop_auditing_trainers()
 
 
