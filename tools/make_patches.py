@@ -27,6 +27,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "shim"))
+from eosfix.vendoring.vendor import COLLATOR_FILES, load_manifest, read_version  # noqa: E402
+
 PATCHES = REPO / "shim" / "eosfix" / "vendoring" / "patches"
 UPSTREAM = REPO / "upstream_pr" / "transformers" / "data_collator-keep-eos-labels.patch"
 UPSTREAM_CASES = REPO / "upstream_pr" / "transformers" / "eos_label_cases.json"
@@ -187,9 +190,6 @@ def _with_header(name: Path, diff: str) -> str:
 
 def _check_sources(sources: dict[Path, Path]) -> None:
     """Each patch is in the manifest, and the release it is made from lies in the manifest's range for it."""
-    sys.path.insert(0, str(REPO / "shim"))
-    from eosfix.vendoring.vendor import load_manifest, read_version
-
     by_name = {patch.name: patch for patch in load_manifest(PATCHES)[0]}
     for path, directory in sources.items():
         patch = by_name.get(path.name)
@@ -203,7 +203,8 @@ def _check_sources(sources: dict[Path, Path]) -> None:
             )
 
 
-COLLATOR = "data/data_collator.py"
+# Inside the package directory, as the patches name them.
+COLLATOR, TRL_COLLATOR = (COLLATOR_FILES[package].split("/", 1)[1] for package in ("transformers", "trl"))
 
 
 def _both_blocks() -> list[tuple[str, str]]:
@@ -230,8 +231,8 @@ def main(argv: list[str]) -> int:
     made = {
         "transformers-lm-collator-labels-by-position.patch": (tf5, collator, both, "transformers/"),
         "transformers-lm-collator-labels-by-position-tf.patch": (tf4, collator, [_tf_block()], "transformers/"),
-        "trl-completion-only-labels-by-position-0.7.patch": (trl07, "trainer/utils.py", [_trl_block()], "trl/"),
-        "trl-completion-only-labels-by-position-0.13.patch": (trl013, "trainer/utils.py", [_trl_block()], "trl/"),
+        "trl-completion-only-labels-by-position-0.7.patch": (trl07, TRL_COLLATOR, [_trl_block()], "trl/"),
+        "trl-completion-only-labels-by-position-0.13.patch": (trl013, TRL_COLLATOR, [_trl_block()], "trl/"),
     }
     _check_sources({PATCHES / name: source[0] for name, source in made.items()})
     outputs = {PATCHES / name: _diff(*source) for name, source in made.items()}

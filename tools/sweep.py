@@ -55,6 +55,10 @@ from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
+# eosfix vendor's own reader of the manifest, and its statement of where each collator lives.
+sys.path.insert(0, str(REPO / "shim"))
+from eosfix.vendoring.vendor import COLLATOR_FILES, load_manifest  # noqa: E402
+
 CSV_PATH = REPO / "docs" / "sweep.csv"
 README = REPO / "README.md"
 VERIFIED_PY = REPO / "shim" / "eosfix" / "diagnostics" / "doctor" / "verified_releases.py"
@@ -62,7 +66,6 @@ START_MARKER, END_MARKER = "<!-- sweep:start -->", "<!-- sweep:end -->"
 FIELDS = ("package", "release", "with", "shape", "masks_by_value", "affected", "shim_fixed", "vendor_fixed",
           "seconds", "eosfix", "note")  # fmt: skip
 # The collator each package's rows are about, by the file its vendor patches touch in patches/manifest.json.
-COLLATOR_FILES = {"transformers": "transformers/data/data_collator.py", "trl": "trl/trainer/utils.py"}
 # The transformers code shapes around the masking line (docs/versions.md).
 TRANSFORMERS_SHAPES = (("A", "<4.37"), ("B", "<4.50"), ("C", "<4.53"), ("D", "<4.57"), ("E", "<5.0"),
                        ("F", "<5.19"), ("G", ""))  # fmt: skip
@@ -162,9 +165,7 @@ def pypi_releases(package: str) -> dict[Version, str]:
 
 
 def collator_patches(package: str) -> list:
-    """The vendor patches of ``package``'s collator, from patches/manifest.json (``main`` puts shim/ on sys.path)."""
-    from eosfix.vendoring.vendor import load_manifest
-
+    """The vendor patches of ``package``'s collator, from patches/manifest.json."""
     return [patch for patch in load_manifest()[0] if patch.file == COLLATOR_FILES[package]]
 
 
@@ -418,7 +419,6 @@ def range_texts(verified: dict, rows: dict) -> dict[str, str]:
     fixed by the shim and ``eosfix vendor``), ``shim`` the swept transformers releases inside the runtime patch's
     SUPPORTED (beyond it the shim patches a method only if it still has the known shape)."""
     texts = {p: f"{span[0]} to {span[1]}" for p, span in verified.items() if span}
-    sys.path.insert(0, str(REPO / "shim"))
     from eosfix.targets import REQUIRED, load_target
 
     supported = SpecifierSet(load_target(REQUIRED).SUPPORTED)
@@ -471,7 +471,6 @@ def main(argv=None) -> int:
         help="only the releases the CSV has no row for: those newer than its newest row, and older ones missing",
     )
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO / "shim"))
     rows = read_rows()
     planned = plan(pypi_releases("transformers"), pypi_releases("trl"))
     if args.summary_only:

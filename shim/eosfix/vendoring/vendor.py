@@ -61,10 +61,14 @@ EXIT_CONFLICT = 1
 EXIT_USAGE = 2
 EXIT_NO_PATCH = 3
 
+# Where each package keeps the collator with the bug, from the directory that holds the package: the one
+# statement of it, read by the vendor, the doctor's release watch, the release sweep and tools/make_patches.py.
+COLLATOR_FILES = {"transformers": "transformers/data/data_collator.py", "trl": "trl/trainer/utils.py"}
+
 # A file only that package has, relative to its directory: the package is told
 # by its contents, so a copy vendored under another directory name is found too.
 PACKAGE_MARKERS = {
-    "transformers": "data/data_collator.py",
+    "transformers": COLLATOR_FILES["transformers"].split("/", 1)[1],
     "trl": "trainer/sft_trainer.py",
 }
 
@@ -221,12 +225,9 @@ def patches_for(package, patches, not_patched):
 
 # DataCollatorForCompletionOnlyLM inherits the masking from transformers: its patch holds no masking line, and
 # the code path is there as long as the class is.
-_PRESENCE = {"trl/trainer/utils.py": "class DataCollatorForCompletionOnlyLM"}
+_PRESENCE = {COLLATOR_FILES["trl"]: "class DataCollatorForCompletionOnlyLM"}
 # The collator of each package that the label rule's cases run (collator column of spec/label_rule.json).
-_RULE_COLLATOR = {
-    "transformers": ("lm", "transformers/data/data_collator.py"),
-    "trl": ("completion", "trl/trainer/utils.py"),
-}
+_RULE_COLLATOR = {"transformers": ("lm", COLLATOR_FILES["transformers"]), "trl": ("completion", COLLATOR_FILES["trl"])}
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from eosfix._versions import installed, release
 from eosfix.diagnostics.doctor.verified_releases import VERIFIED
+from eosfix.vendoring.vendor import COLLATOR_FILES
 
 # The masking line in every release the sweep covers (torch_call, numpy_call, and tf.where in 4.x tf_call).
 VALUE_MASKING = re.compile(r"labels\s*==\s*(?:self\.)?(?:tokenizer\.)?pad_token_id")
 # The collator source files, read without importing the packages (importing transformers costs seconds).
-SOURCES = {"transformers": "data/data_collator.py", "trl": "trainer/utils.py"}
+SOURCES = {package: path.split("/", 1)[1] for package, path in COLLATOR_FILES.items()}
 CLASSES = {"transformers": "DataCollatorForLanguageModeling", "trl": "DataCollatorForCompletionOnlyLM"}
 
 
