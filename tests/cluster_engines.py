@@ -130,6 +130,23 @@ def _apt(packages: list[str]) -> str:
             policy.unlink()
 
 
+# Variables of the machine the tests run on that would change what a launch does: the test runs inside a SLURM job
+# or an ssh session (CI may), or a user's DeepSpeed settings.
+LAUNCH_PREFIXES = ("SLURM_", "SBATCH_", "SRUN_", "SALLOC_", "EOSFIX_")
+LAUNCH_NAMES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "DS_ENV_FILE", "PDSH_RCMD_TYPE", "PDSH_SSH_ARGS")
+
+
+def launch_env(**extra: str) -> dict[str, str]:
+    """``os.environ`` without eosfix's switches and any SLURM, ssh or DeepSpeed setting, plus ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(LAUNCH_PREFIXES) and key not in LAUNCH_NAMES
+    }
+    env.update(extra)
+    return env
+
+
 def require_cluster_env():
     """Import deepspeed, or skip the calling module (an error under ``TESTS_REQUIRE_CLUSTER_ENGINES``).
 
@@ -239,7 +256,7 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
         key.chmod(0o600)
         conf = root / "slurm.conf"
         conf.write_text(SLURM_CONF.format(root=root, ctld_port=free_port(), slurmd_port=free_port()))
-        env = {**os.environ, "SLURM_CONF": str(conf)}
+        env = launch_env(SLURM_CONF=str(conf))
         socket_path = root / "munge.socket"
         munged = [
             which("munged"),

@@ -20,8 +20,8 @@ import sys
 
 import cluster_engines
 import pytest
-from cluster_engines import PROBE, kept, reports
-from helpers import clean_env, require_wheel
+from cluster_engines import PROBE, kept, launch_env, reports
+from helpers import require_wheel
 
 import eosfix.cluster
 
@@ -57,7 +57,7 @@ def _launch(ssh, tmp_path, hostfile=TWO_NODES, env=None, names=(), check=True):
         f"--master_port={cluster_engines.free_port()}",
     ]
     argv += [str(PROBE), str(out), "SSH_CONNECTION", *names]
-    full_env = clean_env(**ssh, HOME=str(home), **(env or {}))
+    full_env = launch_env(**ssh, HOME=str(home), **(env or {}))
     proc = subprocess.run(argv, cwd=launch, env=full_env, capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, (

@@ -20,8 +20,8 @@ import time
 
 import cluster_engines
 import pytest
-from cluster_engines import PROBE, kept, reports
-from helpers import clean_env, require_wheel
+from cluster_engines import PROBE, kept, launch_env, reports
+from helpers import require_wheel
 
 import eosfix.cluster
 
@@ -41,7 +41,7 @@ def slurm(request):
 
 
 def _run(argv, slurm, out, shell_switch, cwd=None):
-    env = clean_env(**slurm, **(SWITCH if shell_switch else {}))
+    env = launch_env(**slurm, **(SWITCH if shell_switch else {}))
     proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     if argv[0] == "sbatch":
