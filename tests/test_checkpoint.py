@@ -196,7 +196,7 @@ def test_demo_save_keeps_a_checkpoint_the_command_reads(trained, prompt_completi
 
 
 def test_demo_save_needs_a_real_model(capsys):
-    from eosfix.diagnostics.demo import main
+    from eosfix.diagnostics.demo.command import main
 
     assert main(["--save", "somewhere"]) == 2
     assert "--save keeps the checkpoints of --model runs" in capsys.readouterr().err
