@@ -380,7 +380,7 @@ def summary(rows: dict, planned=None) -> str:
             line += f"; {len(not_yet)} releases of the range not run yet ({not_yet[0]} to {not_yet[-1]})"
         lines.append(line + ".")
     seconds = sum(int(r["seconds"] or 0) for r in rows.values())
-    lines.append(f"- {len(rows)} envs, {seconds / 60:.0f} env-minutes in all (2 at a time on 2 cores).")
+    lines.append(f"- {len(rows)} envs, {seconds / 60:.0f} env-minutes in all (1 or 2 at a time on 2 cores).")
     stale = [r for r in rows.values() if r.get("eosfix") != fingerprint()]
     if stale:
         lines.append(
