@@ -92,6 +92,7 @@ def test_text_report(trained, prompt_completion, capsys):
     assert status == 1
     assert "P(EOS) where an answer ended" in out and "greedy stop rate on 8 prompts" in out
     assert out.strip().splitlines()[-2] == LOST and "import eosfix.autopatch" in out.splitlines()[-1]
+    assert "  seconds: load " in out
 
 
 def test_text_field_with_its_eos_or_appended(trained, capsys):

@@ -144,12 +144,15 @@ def render(report: dict) -> str:
         ]
         for sample in report["samples"]:
             lines += [f"    {sample['prompt'][-70:]}", f"      -> {' '.join(sample['generated'].split())[:200]}"]
-    lines += ["", report["verdict"], f"  advice: {report['advice']}"]
+    seconds = ", ".join(f"{name} {value:.1f}" for name, value in report["seconds"].items())
+    lines += ["", f"  seconds: {seconds}", "", report["verdict"], f"  advice: {report['advice']}"]
     return "\n".join(lines)
 
 
 def _row(label: str, figures: dict) -> str:
-    return f"    {label[:42]:<44}{figures['median']:>8.4f}   {figures['share_above_half']:>11.2f}"
+    median = figures["median"]
+    shown = f"{median:.4f}" if median >= 1e-4 or median == 0 else f"{median:.0e}"
+    return f"    {label[:42]:<44}{shown:>8}   {figures['share_above_half']:>11.2f}"
 
 
 @contextlib.contextmanager
