@@ -143,8 +143,10 @@ def test_only_rank_zero_prints_and_strict_raises_everywhere(tmp_path, unpatched,
         audit_train_begin(handler, rank1, trainer.state, trainer.control)
 
 
-def test_a_one_shot_stream_is_not_audited_and_training_reads_all_of_it(tmp_path, unpatched, clean_environ, caplog):
+@pytest.mark.parametrize("kind", ["one-shot", "streaming"])
+def test_training_reads_the_same_batches_after_the_audit(tmp_path, unpatched, clean_environ, caplog, kind):
     import torch
+    from datasets import Dataset
     from transformers import Trainer
 
     tok = build_tokenizer()
@@ -156,24 +158,44 @@ def test_a_one_shot_stream_is_not_audited_and_training_reads_all_of_it(tmp_path,
             return super().compute_loss(model, inputs, *args, **kwargs)
 
     class OneShot(torch.utils.data.IterableDataset):
+        """``__iter__`` returns the same iterator each time: reading it takes the examples from training."""
+
         def __init__(self):
             self.stream = iter([dict(tok(text)) for text in TEXTS])
 
         def __iter__(self):
             return self.stream
 
+    def data():
+        if kind == "one-shot":
+            return OneShot()
+        return Dataset.from_list([dict(tok(text)) for text in TEXTS]).to_iterable_dataset()  # 🤗 streaming
+
     def train():
         seen.clear()
-        lm_trainer(tmp_path, tok, OneShot(), trainer_class=Recording, max_steps=2).train()
+        lm_trainer(tmp_path, tok, data(), trainer_class=Recording, max_steps=2).train()
         return list(seen)
 
     stock = train()
-    with eosfix.patched(), caplog.at_level(logging.INFO, logger="eosfix"):
+    audit_trainers()
+    with caplog.at_level(logging.INFO, logger="eosfix"):
         audited = train()
     assert len(stock) == 2 and [len(batch) for batch in stock] == [4, 4]
     assert audited == stock
     (line,) = audit_lines(caplog)
-    assert "not audited" in line and "same iterator" in line
+    if kind == "one-shot":
+        assert "not audited" in line and "same iterator" in line
+    else:
+        assert "0 of 4 real EOS the loss reads kept their label, 4 lost" in line
+
+
+def test_a_loader_with_worker_processes(tmp_path, unpatched, clean_environ, caplog):
+    # The audit collates in this process and starts no worker; training's workers patch themselves at start.
+    tok = build_tokenizer()
+    with eosfix.patched(), caplog.at_level(logging.INFO, logger="eosfix"):
+        lm_trainer(tmp_path, tok, dataset(tok), dataloader_num_workers=2).train()
+    (line,) = audit_lines(caplog)
+    assert "4 of 4 real EOS the loss reads kept their label" in line
 
 
 class TestStartupSwitch:
