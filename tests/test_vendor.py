@@ -313,6 +313,23 @@ def test_a_newer_release_that_no_longer_masks_by_value_has_nothing_to_do(tmp_pat
         assert target.read_bytes() == fixed
 
 
+@needs_trl_patch
+def test_a_trl_release_outside_the_ranges_is_verified_with_the_completion_only_cases(tmp_path, capsys):
+    # No trl release with DataCollatorForCompletionOnlyLM lies outside every range, so this copy claims one older
+    # than them all: the nearest code shape of each patched file is picked the same way, then proved.
+    copy = small_copy("trl", tmp_path)
+    set_version(copy, "trl", "0.6.0")
+    target = copy / "trainer/utils.py"
+    pristine = target.read_bytes()
+    cases = sum(len(c["return_tensors"]) for c in load_cases() if c["collator"] == "completion")
+    status, out = run_vendor(capsys, copy, "--check")
+    assert status == 0, out
+    assert "trl 0.6.0 is older than the releases this eosfix was released with" in out
+    assert f"its {cases} rule cases pass on your copy" in out and target.read_bytes() == pristine
+    status, out = run_vendor(capsys, copy)
+    assert status == 0 and "trl-completion-only-labels-by-position-0." in out and target.read_bytes() != pristine
+
+
 @needs_transformers_patch
 def test_copy_inside_a_git_work_tree_is_patched(tmp_path, capsys):
     # In a work tree, a plain `git apply` run from the package directory skips the file and exits 0.
