@@ -157,6 +157,11 @@ def plan(transformers_releases, trl_releases):
     return rows
 
 
+def unswept(planned, rows) -> list:
+    """The planned rows the CSV has none for: releases newer than its newest row, and older ones it misses."""
+    return [item for item in planned if (item[0], str(item[1])) not in rows]
+
+
 def run(command, env, cwd=None, timeout=900):
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
@@ -438,7 +443,7 @@ def main(argv=None) -> int:
         todo = [t for t in todo if (t[0], str(t[1])) in wanted]
     current = fingerprint()
     if args.new:
-        todo = [t for t in todo if (t[0], str(t[1])) not in rows]
+        todo = unswept(todo, rows)
         for name in COLLATOR_FILES:
             newest = max((Version(r["release"]) for r in rows.values() if r["package"] == name), default=None)
             found = [str(v) for p, v, _ in todo if p == name]
