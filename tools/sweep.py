@@ -22,11 +22,11 @@ fingerprints them). The summary between ``<!-- sweep:start -->`` and ``<!-- swee
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
     nice -n 10 python tools/sweep.py --new -j 1       # only releases with no row yet: new upstream releases
     python tools/sweep.py transformers==4.36.2        # one release (redone)
+    python tools/sweep.py --summary-only              # regenerate README block, ranges and _verified.py
 
 A release newer than the vendor patches' recorded ranges is swept like any other: ``eosfix vendor`` proves the
 patch of the nearest code shape on the env's copy (the label rule's cases) before applying it, as it does for
 a user on that release.
-    python tools/sweep.py --summary-only              # regenerate README block and _verified.py
 """
 
 from __future__ import annotations
@@ -376,8 +376,7 @@ def range_texts(verified: dict, rows: dict) -> dict[str, str]:
     fixed by the shim and ``eosfix vendor``), ``shim`` the swept transformers releases inside the runtime patch's
     SUPPORTED (beyond it the shim patches a method only if it still has the known shape)."""
     texts = {p: f"{span[0]} to {span[1]}" for p, span in verified.items() if span}
-    sys.path.insert(0, str(REPO / "shim"))
-    from eosfix.targets import REQUIRED, load_target
+    from eosfix.targets import REQUIRED, load_target  # ``main`` puts shim/ on sys.path
 
     supported = SpecifierSet(load_target(REQUIRED).SUPPORTED)
     inside = sorted(Version(r["release"]) for r in rows.values() if r["package"] == "transformers"
