@@ -41,7 +41,8 @@ TRL_PATCHED = bool(vendor_patches("trl", COMPLETION_ONLY_FILE))  # DataCollatorF
 TRANSFORMERS_PATCHED = bool(vendor_patches("transformers"))
 
 needs_transformers_patch = pytest.mark.skipif(
-    not TRANSFORMERS_PATCHED, reason="no eosfix vendor patch applies and passes the rule's cases on this transformers"
+    not TRANSFORMERS_PATCHED,
+    reason="this transformers no longer masks labels by value: eosfix vendor has nothing to patch",
 )
 needs_trl_patch = pytest.mark.skipif(not TRL_PATCHED, reason="trl is absent or has no DataCollatorForCompletionOnlyLM")
 
@@ -395,7 +396,7 @@ def runs(tmp_path_factory):
     left out to keep this file fast: importing trl costs seconds per process.)
     """
     if not TRANSFORMERS_PATCHED:
-        pytest.skip("no eosfix vendor patch applies and passes the rule's cases on this transformers")
+        pytest.skip("this transformers no longer masks labels by value: eosfix vendor has nothing to patch")
     trl_flag = ["--trl"] if TRL_PATCHED else []
     tensorflow = ["--tf"] if find_spec("tensorflow") is not None else []
     root = tmp_path_factory.mktemp("vendored")
