@@ -92,8 +92,9 @@ def vendor_patches(package, file=None):
 
     What the command itself would apply, not what the manifest's ranges say: on a release outside them, the
     patch of the nearest code shape where it applies and passes the label rule's cases on a scratch view of the
-    installed package (``eosfix vendor --check``'s proof). A test gated on this skips only where no patch can
-    hold, never because eosfix's data has not caught up with a release.
+    installed package (``eosfix vendor --check``'s proof). Empty only where there is nothing to patch (the code
+    no longer masks by value); where the command would refuse the release, this raises, so the gated tests error
+    instead of skipping: a test never skips because eosfix's data has not caught up with a release.
     """
     if installed(package) is None or find_spec(package) is None:
         return []
@@ -113,9 +114,9 @@ def _vendor_selection(package):
             pending = [p for p in selection.patches if vendor.patch_state(p, copy, revert=False)[0] == "pending"]
             if selection.outside and pending:
                 vendor.verify(copy, pending)
-            _SELECTIONS[package] = selection.patches
-        except vendor.VendorError:
-            _SELECTIONS[package] = []
+        except vendor.VendorError as refusal:
+            raise RuntimeError(f"eosfix vendor refuses the installed {package} {copy.version}: {refusal}") from None
+        _SELECTIONS[package] = selection.patches
     return _SELECTIONS[package]
 
 

@@ -41,7 +41,8 @@ TRL_PATCHED = bool(vendor_patches("trl", COMPLETION_ONLY_FILE))  # DataCollatorF
 TRANSFORMERS_PATCHED = bool(vendor_patches("transformers"))
 
 needs_transformers_patch = pytest.mark.skipif(
-    not TRANSFORMERS_PATCHED, reason="no eosfix vendor patch applies and passes the rule's cases on this transformers"
+    not TRANSFORMERS_PATCHED,
+    reason="this transformers no longer masks labels by value: eosfix vendor has nothing to patch",
 )
 needs_trl_patch = pytest.mark.skipif(not TRL_PATCHED, reason="trl is absent or has no DataCollatorForCompletionOnlyLM")
 
@@ -270,12 +271,11 @@ def test_a_newer_release_where_the_patch_applies_but_the_rule_fails_is_refused(t
         encoding="utf-8",
     )
     modified = target.read_bytes()
-    for flags in ((), ("--check",)):
-        status, out = run_vendor(capsys, copy, *flags)
-        assert status == vendor.EXIT_NO_PATCH, out
-        assert "the patched collator fails the label rule's case eos-" in out and "Nothing was changed." in out
-        assert len(out.strip().splitlines()) == 1
-        assert target.read_bytes() == modified
+    status, out = run_vendor(capsys, copy)
+    assert status == vendor.EXIT_NO_PATCH, out
+    assert "the patched collator fails the label rule's case eos-" in out and "Nothing was changed." in out
+    assert len(out.strip().splitlines()) == 1
+    assert target.read_bytes() == modified
 
 
 @needs_transformers_patch
@@ -311,6 +311,23 @@ def test_a_newer_release_that_no_longer_masks_by_value_has_nothing_to_do(tmp_pat
         status, out = run_vendor(capsys, copy, *flags)
         assert status == 0 and "nothing to do" in out and "no longer masks labels" in out, out
         assert target.read_bytes() == fixed
+
+
+@needs_trl_patch
+def test_a_trl_release_outside_the_ranges_is_verified_with_the_completion_only_cases(tmp_path, capsys):
+    # No trl release with DataCollatorForCompletionOnlyLM lies outside every range, so this copy claims one older
+    # than them all: the nearest code shape of each patched file is picked the same way, then proved.
+    copy = small_copy("trl", tmp_path)
+    set_version(copy, "trl", "0.6.0")
+    target = copy / "trainer/utils.py"
+    pristine = target.read_bytes()
+    cases = sum(len(c["return_tensors"]) for c in load_cases() if c["collator"] == "completion")
+    status, out = run_vendor(capsys, copy, "--check")
+    assert status == 0, out
+    assert "trl 0.6.0 is older than the releases this eosfix was released with" in out
+    assert f"its {cases} rule cases pass on your copy" in out and target.read_bytes() == pristine
+    status, out = run_vendor(capsys, copy)
+    assert status == 0 and "trl-completion-only-labels-by-position-0." in out and target.read_bytes() != pristine
 
 
 @needs_transformers_patch
@@ -380,7 +397,7 @@ def runs(tmp_path_factory):
     left out to keep this file fast: importing trl costs seconds per process.)
     """
     if not TRANSFORMERS_PATCHED:
-        pytest.skip("no eosfix vendor patch applies and passes the rule's cases on this transformers")
+        pytest.skip("this transformers no longer masks labels by value: eosfix vendor has nothing to patch")
     trl_flag = ["--trl"] if TRL_PATCHED else []
     tensorflow = ["--tf"] if find_spec("tensorflow") is not None else []
     root = tmp_path_factory.mktemp("vendored")

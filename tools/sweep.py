@@ -22,11 +22,11 @@ range marked ``<!-- range:KEY -->...<!-- /range -->`` in README.md and docs/*.md
     nice -n 10 python tools/sweep.py                  # everything not done yet, 2 envs at a time
     nice -n 10 python tools/sweep.py --new -j 1       # only releases with no row yet: new upstream releases
     python tools/sweep.py transformers==4.36.2        # one release (redone)
+    python tools/sweep.py --summary-only              # regenerate README block, ranges and verified_releases.py
 
 A release newer than the vendor patches' recorded ranges is swept like any other: ``eosfix vendor`` proves the
 patch of the nearest code shape on the env's copy (the label rule's cases) before applying it, as it does for
 a user on that release.
-    python tools/sweep.py --summary-only              # regenerate README block and verified_releases.py
 """
 
 from __future__ import annotations
@@ -204,6 +204,11 @@ def plan(transformers_releases, trl_releases):
         ]
         rows.append(("trl", version, max(candidates)))
     return rows
+
+
+def unswept(planned, rows) -> list:
+    """The planned rows the CSV has none for: releases newer than its newest row, and older ones it misses."""
+    return [item for item in planned if (item[0], str(item[1])) not in rows]
 
 
 def run(command, env, cwd=None, timeout=900):
@@ -483,7 +488,7 @@ def main(argv=None) -> int:
         todo = [t for t in todo if (t[0], str(t[1])) in wanted]
     current = fingerprint()
     if args.new:
-        todo = [t for t in todo if (t[0], str(t[1])) not in rows]
+        todo = unswept(todo, rows)
         for name in COLLATOR_FILES:
             newest = max((Version(r["release"]) for r in rows.values() if r["package"] == name), default=None)
             found = [str(v) for p, v, _ in todo if p == name]
