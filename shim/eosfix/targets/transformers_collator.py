@@ -1,6 +1,6 @@
 """transformers' ``DataCollatorForLanguageModeling``: labels by position, not by pad id.
 
-Every release from 4.30 to 5.23 builds causal-LM labels as
+Every release from 4.30 to 5.25 (docs/sweep.csv) builds causal-LM labels as
 ``labels[labels == self.tokenizer.pad_token_id] = -100`` in ``torch_call`` and
 ``numpy_call``, and the 4.x releases do the same with ``tf.where`` in
 ``tf_call`` (removed in 5.0.0). The wrappers let that code run unchanged and
@@ -20,7 +20,7 @@ from eosfix.labels import restore_eos_labels
 
 CLASS = "DataCollatorForLanguageModeling"
 DISTRIBUTION = "transformers"
-SUPPORTED = ">=4.30,<5.24"
+SUPPORTED = ">=4.30,<5.26"
 
 
 def _examples(args: tuple, kwargs: dict) -> Any:
