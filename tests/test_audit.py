@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import build_tokenizer, installed, run_python, tiny_model, version_in
+from helpers import build_tokenizer, installed, run_python, sft_trainer, tiny_model, version_in
 
 import eosfix
 from eosfix.diagnostics.audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
@@ -156,42 +156,12 @@ def test_trainer_tokenizer_is_the_fallback(tmp_path, unpatched):
     assert report.eos_token_id == tok.eos_token_id and report.coverage == 0.0
 
 
-def build_sft_trainer(tmp_path):
-    """trl's SFTTrainer built without a data collator, as in the trl 0.9.6 Gemma tutorial."""
-    from datasets import Dataset
-    from trl import SFTTrainer
-
-    tok = build_tokenizer()
-    dataset = Dataset.from_dict({"text": list(TEXTS) * 2})
-    options = {"output_dir": str(tmp_path), "per_device_train_batch_size": 4, "report_to": [], "max_steps": 1}
-    sft_options = {"dataset_text_field": "text", "max_seq_length": 12, "packing": False}
-    if version_in("trl", "<0.8"):
-        from transformers import TrainingArguments
-
-        return SFTTrainer(
-            tiny_model(len(tok)),
-            args=TrainingArguments(**options),
-            train_dataset=dataset,
-            tokenizer=tok,
-            **sft_options,
-        )
-    from trl import SFTConfig
-
-    tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
-    return SFTTrainer(
-        tiny_model(len(tok)),
-        args=SFTConfig(**options, **sft_options),
-        train_dataset=dataset,
-        **{tokenizer_arg: tok},
-    )
-
-
 @pytest.mark.skipif(
     not (installed("trl") and version_in("trl", "<0.16.1")),
     reason="needs trl < 0.16.1, whose SFTTrainer defaults to transformers' collator",
 )
 def test_sft_trainer_without_collator(tmp_path, unpatched):
-    stock, fixed = audit_stock_then_fixed(lambda: build_sft_trainer(tmp_path))
+    stock, fixed = audit_stock_then_fixed(lambda: sft_trainer(tmp_path, build_tokenizer(), list(TEXTS) * 2))
     assert_broken(stock)
     assert_fixed(fixed)
 
