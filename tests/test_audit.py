@@ -183,6 +183,20 @@ def test_eos_in_a_masked_prompt_span_is_not_lost():
     assert counts["eos_lost"] == 1 and counts["eos_in_masked_spans"] == 1
 
 
+def test_an_eos_at_a_row_start_is_neither_kept_nor_lost():
+    # A packed block can begin with the EOS that closed the previous document: the loss never reads a row's
+    # first label, so that EOS counts apart whatever its label, stock or fixed.
+    eos = 2
+    input_ids = np.array([[eos, 5, 6, eos, 7]])
+    attention_mask = np.ones_like(input_ids)
+    for labels, kept, lost in (([[eos, 5, 6, eos, 7]], 1, 0), ([[-100, 5, 6, -100, 7]], 0, 1)):
+        counts = count_eos_labels(
+            {"input_ids": input_ids, "attention_mask": attention_mask, "labels": np.array(labels)}, eos, eos
+        )
+        assert counts["eos_seen"] == 2 and counts["eos_in_masked_spans"] == 1
+        assert counts["eos_labelled"] == kept and counts["eos_lost"] == lost
+
+
 def test_without_mask_or_examples_the_first_eos_of_a_trailing_run_is_real():
     # The guess eosfix's rule makes for pre-padded rows: of a leading run the
     # last pad id is the example's own (a BOS that is the EOS), of a trailing
