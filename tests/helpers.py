@@ -557,3 +557,33 @@ def _train_steps(model, tokenizer, texts, fixed, steps, lr, batch_size):
             optimizer.step()
             optimizer.zero_grad()
     return model.eval()
+
+
+def sft_trainer(tmp_path, tok, texts):
+    """trl's SFTTrainer built without a data collator, as in the trl 0.9.6 Gemma tutorial (trl < 0.16.1 then
+    collates with transformers' DataCollatorForLanguageModeling)."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    dataset = Dataset.from_dict({"text": list(texts)})
+    options = {"output_dir": str(tmp_path), "per_device_train_batch_size": 4, "report_to": [], "max_steps": 1}
+    sft_options = {"dataset_text_field": "text", "max_seq_length": 12, "packing": False}
+    if version_in("trl", "<0.8"):
+        from transformers import TrainingArguments
+
+        return SFTTrainer(
+            tiny_model(len(tok)),
+            args=TrainingArguments(**options),
+            train_dataset=dataset,
+            tokenizer=tok,
+            **sft_options,
+        )
+    from trl import SFTConfig
+
+    tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
+    return SFTTrainer(
+        tiny_model(len(tok)),
+        args=SFTConfig(**options, **sft_options),
+        train_dataset=dataset,
+        **{tokenizer_arg: tok},
+    )

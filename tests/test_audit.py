@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import audit_stock_then_fixed, build_tokenizer, installed, run_python, tiny_model, version_in
+from helpers import audit_stock_then_fixed, build_tokenizer, installed, run_python, sft_trainer, tiny_model, version_in
 
 import eosfix
 from eosfix.diagnostics.audit import EOSLabelError, EOSLabelWarning, audit, count_eos_labels
@@ -149,42 +149,12 @@ def test_trainer_tokenizer_is_the_fallback(tmp_path, unpatched):
     assert report.eos_token_id == tok.eos_token_id and report.coverage == 0.0
 
 
-def build_sft_trainer(tmp_path):
-    """trl's SFTTrainer built without a data collator, as in the trl 0.9.6 Gemma tutorial."""
-    from datasets import Dataset
-    from trl import SFTTrainer
-
-    tok = build_tokenizer()
-    dataset = Dataset.from_dict({"text": list(TEXTS) * 2})
-    options = {"output_dir": str(tmp_path), "per_device_train_batch_size": 4, "report_to": [], "max_steps": 1}
-    sft_options = {"dataset_text_field": "text", "max_seq_length": 12, "packing": False}
-    if version_in("trl", "<0.8"):
-        from transformers import TrainingArguments
-
-        return SFTTrainer(
-            tiny_model(len(tok)),
-            args=TrainingArguments(**options),
-            train_dataset=dataset,
-            tokenizer=tok,
-            **sft_options,
-        )
-    from trl import SFTConfig
-
-    tokenizer_arg = "processing_class" if version_in("trl", ">=0.12") else "tokenizer"
-    return SFTTrainer(
-        tiny_model(len(tok)),
-        args=SFTConfig(**options, **sft_options),
-        train_dataset=dataset,
-        **{tokenizer_arg: tok},
-    )
-
-
 @pytest.mark.skipif(
     not (installed("trl") and version_in("trl", "<0.16.1")),
     reason="needs trl < 0.16.1, whose SFTTrainer defaults to transformers' collator",
 )
 def test_sft_trainer_without_collator(tmp_path, unpatched):
-    stock, fixed = audit_stock_then_fixed(lambda: build_sft_trainer(tmp_path))
+    stock, fixed = audit_stock_then_fixed(lambda: sft_trainer(tmp_path, build_tokenizer(), list(TEXTS) * 2))
     assert_broken(stock)
     assert_fixed(fixed)
 
@@ -204,6 +174,20 @@ def test_eos_in_a_masked_prompt_span_is_not_lost():
     stock = np.array([[-100, -100, -100, 7, 8, -100, -100]])
     counts = count_eos_labels({"input_ids": input_ids, "attention_mask": attention_mask, "labels": stock}, eos, eos)
     assert counts["eos_lost"] == 1 and counts["eos_in_masked_spans"] == 1
+
+
+def test_an_eos_at_a_row_start_is_neither_kept_nor_lost():
+    # A packed block can begin with the EOS that closed the previous document: the loss never reads a row's
+    # first label, so that EOS counts apart whatever its label, stock or fixed.
+    eos = 2
+    input_ids = np.array([[eos, 5, 6, eos, 7]])
+    attention_mask = np.ones_like(input_ids)
+    for labels, kept, lost in (([[eos, 5, 6, eos, 7]], 1, 0), ([[-100, 5, 6, -100, 7]], 0, 1)):
+        counts = count_eos_labels(
+            {"input_ids": input_ids, "attention_mask": attention_mask, "labels": np.array(labels)}, eos, eos
+        )
+        assert counts["eos_seen"] == 2 and counts["eos_in_masked_spans"] == 1
+        assert counts["eos_labelled"] == kept and counts["eos_lost"] == lost
 
 
 def test_without_mask_or_examples_the_first_eos_of_a_trailing_run_is_real():

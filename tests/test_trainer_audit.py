@@ -10,7 +10,7 @@ import pickle
 import types
 
 import pytest
-from helpers import build_tokenizer, lm_trainer, require_wheel, run_python
+from helpers import build_tokenizer, installed, lm_trainer, require_wheel, run_python, sft_trainer, version_in
 
 import eosfix
 from eosfix._api import audit_trainers
@@ -80,6 +80,23 @@ def test_a_subclass_and_a_plain_collate_fn_are_audited(tmp_path, unpatched, clea
     assert "4 lost it" in line and "pad token distinct from EOS" in line
 
 
+@pytest.mark.skipif(
+    not (installed("trl") and version_in("trl", "<0.16.1")),
+    reason="needs trl < 0.16.1, whose SFTTrainer defaults to transformers' collator",
+)
+def test_trl_sft_trainer_is_audited_stock_and_fixed(tmp_path, unpatched, clean_environ, caplog):
+    tok = build_tokenizer()
+    texts = TEXTS * 2
+    audit_trainers()
+    with caplog.at_level(logging.INFO, logger="eosfix"):
+        sft_trainer(tmp_path, tok, texts).train()
+    with eosfix.patched(), caplog.at_level(logging.INFO, logger="eosfix"):
+        sft_trainer(tmp_path, tok, texts).train()
+    stock, fixed = audit_lines(caplog)
+    assert "(DataCollatorForLanguageModeling, batch): 0 of 4 real EOS the loss reads kept their label, 4 lost" in stock
+    assert "4 of 4 real EOS the loss reads kept their label, 0 lost it; eosfix patch applied" in fixed
+
+
 def test_strict_stops_before_the_first_step(tmp_path, unpatched, clean_environ, monkeypatch):
     monkeypatch.setenv("EOSFIX_AUDIT", "strict")
     tok = build_tokenizer()
@@ -143,7 +160,7 @@ def test_only_rank_zero_prints_and_strict_raises_everywhere(tmp_path, unpatched,
         audit_train_begin(handler, rank1, trainer.state, trainer.control)
 
 
-@pytest.mark.parametrize("kind", ["one-shot", "streaming"])
+@pytest.mark.parametrize("kind", ["map-style, shuffled", "one-shot", "streaming"])
 def test_training_reads_the_same_batches_after_the_audit(tmp_path, unpatched, clean_environ, caplog, kind):
     import torch
     from datasets import Dataset
@@ -169,7 +186,8 @@ def test_training_reads_the_same_batches_after_the_audit(tmp_path, unpatched, cl
     def data():
         if kind == "one-shot":
             return OneShot()
-        return Dataset.from_list([dict(tok(text)) for text in TEXTS]).to_iterable_dataset()  # 🤗 streaming
+        rows = Dataset.from_list([dict(tok(text)) for text in TEXTS])
+        return rows.to_iterable_dataset() if kind == "streaming" else rows  # 🤗 streaming, or the Trainer shuffles
 
     def train():
         seen.clear()

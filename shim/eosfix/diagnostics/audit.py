@@ -228,7 +228,9 @@ def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padd
     """Count the EOS labels of one collated batch (torch, numpy or TensorFlow arrays).
 
     Returns a dict with ``eos_seen``, ``eos_labelled``, ``eos_lost``,
-    ``eos_in_masked_spans``, ``has_labels`` and ``counted_by``. ``examples``
+    ``eos_in_masked_spans`` (the real EOS whose label the loss does not read:
+    inside a masked span, or a row's first token), ``has_labels`` and
+    ``counted_by``. ``examples``
     (what the collator was called with) is read only when the batch has no
     attention mask.
     """
@@ -246,16 +248,21 @@ def count_eos_labels(batch, eos_token_id, pad_token_id=None, examples=None, padd
         )
     import numpy as np
 
-    unlabelled = eos & (labels != eos_token_id)
     # The token before an EOS decides whether its label was dropped or masked
-    # with its whole span (a prompt turn; or the row's first token).
+    # with its whole span (a prompt turn). A row's first label is never read
+    # by the loss (the model predicts a token from the ones before it), so an
+    # EOS there (a packed block can start with one) is neither kept nor lost.
     previous_labelled = np.zeros(labels.shape, dtype=bool)
     previous_labelled[:, 1:] = labels[:, :-1] != IGNORE_INDEX
+    read = np.ones(labels.shape, dtype=bool)
+    read[:, 0] = False
+    labelled = eos & (labels == eos_token_id) & read
+    lost = eos & (labels != eos_token_id) & previous_labelled
     return {
         **counts,
-        "eos_labelled": int((eos & (labels == eos_token_id)).sum()),
-        "eos_lost": int((unlabelled & previous_labelled).sum()),
-        "eos_in_masked_spans": int((unlabelled & ~previous_labelled).sum()),
+        "eos_labelled": int(labelled.sum()),
+        "eos_lost": int(lost.sum()),
+        "eos_in_masked_spans": int((eos & ~labelled & ~lost).sum()),
     }
 
 

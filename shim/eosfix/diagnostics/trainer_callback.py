@@ -9,6 +9,11 @@ When real EOS tokens in the first batch lost their labels (the
 same to the ``eosfix`` logger; with ``strict=True`` it raises
 :class:`eosfix.EOSLabelError`, a ``RuntimeError``, before the first
 step. The audit leaves the data order alone (see :func:`eosfix.audit`).
+
+:func:`audit_train_begin` is the same check with no callback to add: eosfix's
+wrapper on transformers' ``CallbackHandler.on_train_begin`` calls it for every
+``Trainer`` wherever eosfix is active (``EOSFIX_AUDIT`` and
+``EOSFIX_AUTOPATCH=audit`` in ``eosfix.environment_variables``).
 This module imports transformers; ``import eosfix`` reaches it only on demand.
 """
 
