@@ -1,7 +1,8 @@
 """How every ``eosfix`` command ends: one line on stderr for a failure, the traceback only on request.
 
 Exit status, on top of each command's own (``eosfix doctor``: 1 not OK;
-``eosfix vendor``: 1 to 3; ``eosfix demo``: 1 and 2):
+``eosfix vendor``: 1 to 3; ``eosfix demo``: 1 and 2; ``eosfix checkpoint``: 1 did not
+learn to stop or unclear, 2 nothing to check):
 
 - 2 when a dependency is missing or cannot be imported (an ``ImportError``);
 - 1 for any other error eosfix did not expect;

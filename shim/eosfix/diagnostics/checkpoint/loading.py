@@ -53,7 +53,18 @@ def adapter_base(source: str, base: str | None) -> str:
         raise CheckpointError(
             f"{source} is a PEFT adapter for {named!r}, which is not here; give --base PATH (its base model)"
         )
-    return named
+    return _gguf_in(named)
+
+
+def _gguf_in(folder: str) -> str:
+    """The GGUF file of ``folder`` when it holds one and no ``config.json``, else ``folder``.
+
+    A model loaded from a GGUF file has the file's folder as its name, and PEFT writes that into the adapter's config.
+    """
+    if not os.path.isdir(folder) or os.path.isfile(os.path.join(folder, "config.json")):
+        return folder
+    found = sorted(name for name in os.listdir(folder) if name.endswith(".gguf"))
+    return os.path.join(folder, found[0]) if len(found) == 1 else folder
 
 
 def load_tokenizer(*candidates: str | None) -> tuple:
