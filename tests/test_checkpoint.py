@@ -245,7 +245,7 @@ def test_command_line_registers_the_verb(trained, prompt_completion):
 
 def test_an_adapter_trained_on_a_gguf_model_finds_the_file(tmp_path):
     # PEFT writes a GGUF-loaded model's name, the file's folder, as the adapter's base.
-    from eosfix.diagnostics.checkpoint import models
+    from eosfix.diagnostics.checkpoint import loading
 
     folder = tmp_path / "gguf-folder"
     folder.mkdir()
@@ -253,7 +253,7 @@ def test_an_adapter_trained_on_a_gguf_model_finds_the_file(tmp_path):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(folder)}))
-    assert models.adapter_base(str(adapter), None) == str(folder / "model.Q4_1.gguf")
+    assert loading.adapter_base(str(adapter), None) == str(folder / "model.Q4_1.gguf")
     (folder / "config.json").write_text("{}")  # a model folder that also holds a GGUF file is the folder
-    assert models.adapter_base(str(adapter), None) == str(folder)
-    assert models.adapter_base(str(adapter), "given") == "given"
+    assert loading.adapter_base(str(adapter), None) == str(folder)
+    assert loading.adapter_base(str(adapter), "given") == "given"
