@@ -203,7 +203,7 @@ def test_demo_save_needs_a_real_model(capsys):
     assert "--save keeps the checkpoints of --model runs" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(installed("peft") is None, reason="peft is not installed in this env (tox: trl116-tf523-wrapt2)")
+@pytest.mark.skipif(installed("peft") is None, reason="peft is not installed in this env (tox: trl116-tf525-wrapt2)")
 def test_lora_adapter_on_its_base(trained, prompt_completion, capsys):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
