@@ -7,6 +7,8 @@ counts the real EOS tokens that keep their label. The process's own patch
 state is put back as it was afterwards.
 """
 
+from __future__ import annotations
+
 import json
 import sys
 from typing import Any
@@ -204,7 +206,7 @@ def render(report):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="eosfix doctor", description=__doc__.splitlines()[0])
