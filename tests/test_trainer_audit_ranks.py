@@ -32,6 +32,12 @@ trainer = lm_trainer({tmp!r}, tok, data, batch_size=2, ddp_backend="gloo", **{{c
 trainer.train()
 with open(os.path.join({tmp!r}, "rank%d.json" % trainer.args.process_index), "w") as out:
     json.dump({{"world": trainer.args.world_size, "step": trainer.state.global_step}}, out)
+# Leave the process group before the interpreter exits, as a training script should: a gloo rank torn down at
+# exit while its threads still run can abort ("terminate called without an active exception"; seen once, 4.30).
+import torch.distributed as dist
+if dist.is_initialized():
+    dist.barrier()
+    dist.destroy_process_group()
 """
 
 
